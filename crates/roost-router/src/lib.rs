@@ -1,0 +1,1 @@
+//! roost's router: OAuth authorization server, tenants and provisioning, fly-replay routing.

@@ -1,0 +1,1 @@
+//! roost access tokens: EdDSA JWT claims, signing, verification with key rotation, JWKS.
