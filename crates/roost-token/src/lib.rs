@@ -1,1 +1,35 @@
-//! roost access tokens: EdDSA JWT claims, signing, verification with key rotation, JWKS.
+//! roost access tokens: the format the router signs and every workspace verifies.
+//!
+//! A token is an EdDSA (Ed25519) JWT in the RFC 9068 access-token profile: header
+//! `{"alg":"EdDSA","typ":"at+jwt","kid":…}` and the claims in [`AccessClaims`]. The router holds
+//! a [`SigningKey`] and publishes its public half as a [`JwkSet`]; verifiers hold a [`Verifier`]
+//! with one or more public keys, so a new key can be introduced before the old one is retired.
+//! `docs/tokens.md` describes the format for operators.
+//!
+//! The compact-JWS framing is written here on top of `ed25519-dalek` rather than delegated to a
+//! general JWT library: the verifier must decide the header policy itself (EdDSA only, `kid`
+//! required, `typ` checked), accept `aud` as string or array, and take the time as an argument
+//! for `verify_at`, which leaves a JWT library only the base64 and the signature call.
+
+mod claims;
+mod jwk;
+mod keys;
+pub mod scopes;
+mod signing;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use sha2::{Digest as _, Sha256};
+
+pub use claims::AccessClaims;
+pub use jwk::{Jwk, JwkSet};
+pub use keys::KeyError;
+pub use signing::{SignError, SigningKey};
+pub use verify::{VerifyError, Verifier};
+
+/// SHA-256 digest of a token, lowercase hex; used as a cache key and in logs instead of the token.
+pub fn token_digest(token: &str) -> String {
+    format!("{:x}", Sha256::digest(token.as_bytes()))
+}

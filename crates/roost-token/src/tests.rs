@@ -1,0 +1,1 @@
+//! Tests of the whole token life cycle: mint, verify, refuse.
