@@ -1,0 +1,1 @@
+//! Tests of run_command against a real /bin/sh.

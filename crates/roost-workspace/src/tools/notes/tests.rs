@@ -1,0 +1,1 @@
+//! Tests of the notes store against a real SQLite file.
