@@ -142,22 +142,7 @@ impl WireClaims {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    pub(crate) fn sample() -> AccessClaims {
-        AccessClaims {
-            iss: "https://auth.example.com".into(),
-            aud: "https://mcp.example.com/mcp".into(),
-            sub: "user-1".into(),
-            tenant: "roost-u-3f9a2c1d".into(),
-            scope: "roost:workspace roost:run".into(),
-            client_id: "client-1".into(),
-            iat: 1_000,
-            nbf: 1_000,
-            exp: 1_600,
-            jti: "jti-1".into(),
-        }
-    }
+    use crate::testing::claims as sample;
 
     #[test]
     fn scopes_are_split_on_spaces_and_matched_exactly() {
@@ -183,7 +168,12 @@ mod tests {
         assert!(empty_tenant.shape_problem().unwrap().contains("`tenant`"));
         let mut backwards = sample();
         backwards.exp = backwards.nbf;
-        assert!(backwards.shape_problem().unwrap().contains("never be valid"));
+        assert!(
+            backwards
+                .shape_problem()
+                .unwrap()
+                .contains("never be valid")
+        );
         for bad in ["a  b", " a", "a\"b", "a\\b", "caf\u{e9}", "a\tb"] {
             let mut claims = sample();
             claims.scope = bad.into();

@@ -167,7 +167,11 @@ mod tests {
         );
         let set = serde_json::to_value(JwkSet::from_keys([Jwk::from_ed25519(&rfc_key())])).unwrap();
         assert_eq!(set["keys"][0]["x"], RFC_X);
-        assert_eq!(set.as_object().unwrap().len(), 1, "a JWK Set has only `keys`");
+        assert_eq!(
+            set.as_object().unwrap().len(),
+            1,
+            "a JWK Set has only `keys`"
+        );
     }
 
     #[test]

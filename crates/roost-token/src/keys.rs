@@ -155,3 +155,162 @@ fn parse_pem_block(label: &str, block: &str) -> Result<(String, VerifyingKey), K
     let key = checked_public_key(key.as_bytes()).map_err(KeyError::InvalidKey)?;
     Ok((thumbprint(&key), key))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::{
+        JwkSet, KeyError, SigningKey, Verifier,
+        testing::{AUDIENCE, ISSUER, NOW, claims},
+    };
+
+    fn empty() -> Verifier {
+        Verifier::new(ISSUER, AUDIENCE)
+    }
+
+    /// Adds `text` to a fresh verifier and checks that a token from each key now verifies.
+    fn assert_trusts(text: &str, keys: &[&SigningKey]) {
+        let mut verifier = empty();
+        assert_eq!(verifier.add_keys_from_str(text).unwrap(), keys.len());
+        for key in keys {
+            let token = key.sign(&claims()).unwrap();
+            assert!(verifier.verify_at(&token, NOW).is_ok(), "key {}", key.kid());
+        }
+    }
+
+    #[test]
+    fn accepts_a_jwk_set() {
+        let (a, b) = (SigningKey::generate(), SigningKey::generate());
+        let set = JwkSet::from_keys([a.public_jwk(), b.public_jwk()]);
+        assert_trusts(&serde_json::to_string_pretty(&set).unwrap(), &[&a, &b]);
+    }
+
+    #[test]
+    fn accepts_a_single_jwk() {
+        let key = SigningKey::generate();
+        assert_trusts(&serde_json::to_string(&key.public_jwk()).unwrap(), &[&key]);
+    }
+
+    #[test]
+    fn accepts_a_jwk_without_kid_under_its_thumbprint() {
+        let key = SigningKey::generate();
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": key.public_jwk().x});
+        assert_trusts(&jwk.to_string(), &[&key]);
+    }
+
+    #[test]
+    fn accepts_pem_public_keys_one_or_several() {
+        let (a, b) = (SigningKey::generate(), SigningKey::generate());
+        assert_trusts(&a.public_key_pem(), &[&a]);
+        let both = format!("\n{}\n{}\n", a.public_key_pem(), b.public_key_pem());
+        assert_trusts(&both, &[&a, &b]);
+        // As an env var often arrives: CRLF line endings, surrounding blanks.
+        assert_trusts(&format!("  {}  ", both.replace('\n', "\r\n")), &[&a, &b]);
+    }
+
+    #[test]
+    fn refuses_garbage_with_a_clear_error() {
+        for text in [
+            "",
+            "   ",
+            "hello",
+            "[]",
+            "{",
+            "{}",
+            r#"{"keys": []}"#,
+            r#"{"keys": 5}"#,
+        ] {
+            let err = empty().add_keys_from_str(text).unwrap_err();
+            assert!(
+                matches!(err, KeyError::Unrecognized(_)),
+                "{text:?} gave {err:?}"
+            );
+            assert!(err.to_string().contains("BEGIN PUBLIC KEY"), "{err}");
+        }
+        let mangled = "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----";
+        assert!(matches!(
+            empty().add_keys_from_str(mangled),
+            Err(KeyError::InvalidKey(_))
+        ));
+        let unterminated = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA";
+        assert!(matches!(
+            empty().add_keys_from_str(unterminated),
+            Err(KeyError::Unrecognized(why)) if why.contains("END PUBLIC KEY")
+        ));
+        let certificate = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+        assert!(matches!(
+            empty().add_keys_from_str(certificate),
+            Err(KeyError::Unrecognized(why)) if why.contains("CERTIFICATE")
+        ));
+    }
+
+    #[test]
+    fn refuses_private_keys() {
+        let key = SigningKey::generate();
+        let err = empty().add_keys_from_str(&key.to_pkcs8_pem()).unwrap_err();
+        assert!(matches!(err, KeyError::PrivateKeyGiven(_)), "{err:?}");
+        assert!(err.to_string().contains("public key only"), "{err}");
+
+        let mut private_jwk = serde_json::to_value(key.public_jwk()).unwrap();
+        private_jwk["d"] = json!("c2VjcmV0");
+        for text in [
+            private_jwk.to_string(),
+            json!({ "keys": [private_jwk] }).to_string(),
+        ] {
+            assert!(matches!(
+                empty().add_keys_from_str(&text),
+                Err(KeyError::PrivateKeyGiven(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn refuses_non_ed25519_keys_and_adds_none_of_the_set() {
+        let key = SigningKey::generate();
+        let mixed = json!({ "keys": [
+            key.public_jwk(),
+            {"kty": "EC", "crv": "P-256", "kid": "ec-1", "x": "AA", "y": "AA"},
+        ]});
+        let mut verifier = empty();
+        let err = verifier.add_keys_from_str(&mixed.to_string()).unwrap_err();
+        assert!(err.to_string().contains("ec-1"), "{err}");
+        assert!(verifier.key_ids().is_empty());
+
+        // From `openssl genpkey -algorithm rsa | openssl pkey -pubout`.
+        let rsa_pem = "-----BEGIN PUBLIC KEY-----
+MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC+wy9RdQQMQ5W1fbkGlvvrxz1F
+PmFei9tY9LqClkA6YQOiYsZRyMx96JE6oDCSrM5tGL89GrKG4dwWRWTeRlEj8e/9
+GB8qElz+Ms9RI7fgnw6BiOpGjxIcwljwclxsIricsA0hjc5oQ65+Rq2ODBdn2ebM
+Epc/df5iY85wBTQCVQIDAQAB
+-----END PUBLIC KEY-----";
+        assert!(matches!(
+            verifier.add_keys_from_str(rsa_pem),
+            Err(KeyError::InvalidKey(why)) if why.contains("Ed25519")
+        ));
+    }
+
+    #[test]
+    fn re_adding_keys_is_harmless_but_a_reused_kid_is_refused() {
+        let key = SigningKey::generate();
+        let jwks = serde_json::to_string(&JwkSet::from_keys([key.public_jwk()])).unwrap();
+        let mut verifier = empty();
+        verifier.add_keys_from_str(&jwks).unwrap();
+        verifier.add_keys_from_str(&jwks).unwrap();
+        verifier.add_keys_from_str(&key.public_key_pem()).unwrap();
+        assert_eq!(verifier.key_ids(), [key.kid()]);
+
+        let other = SigningKey::generate();
+        let mut impostor = other.public_jwk();
+        impostor.kid = Some(key.kid().to_owned());
+        assert!(matches!(
+            verifier.add_jwk(&impostor),
+            Err(KeyError::ConflictingKeyId(kid)) if kid == key.kid()
+        ));
+        assert!(
+            verifier
+                .verify_at(&key.sign(&claims()).unwrap(), NOW)
+                .is_ok()
+        );
+    }
+}

@@ -19,7 +19,7 @@ mod signing;
 mod verify;
 
 #[cfg(test)]
-mod tests;
+mod testing;
 
 use sha2::{Digest as _, Sha256};
 
@@ -27,9 +27,22 @@ pub use claims::AccessClaims;
 pub use jwk::{Jwk, JwkSet};
 pub use keys::KeyError;
 pub use signing::{SignError, SigningKey};
-pub use verify::{VerifyError, Verifier};
+pub use verify::{Verifier, VerifyError};
 
 /// SHA-256 digest of a token, lowercase hex; used as a cache key and in logs instead of the token.
 pub fn token_digest(token: &str) -> String {
     format!("{:x}", Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn token_digest_is_sha256_hex() {
+        // FIPS 180-2 Appendix B.1 test vector.
+        assert_eq!(
+            super::token_digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(super::token_digest("abc"), super::token_digest("abd"));
+    }
 }

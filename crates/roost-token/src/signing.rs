@@ -9,7 +9,10 @@ use std::fmt;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::{
     Signer as _,
-    pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, spki::der::pem::LineEnding},
+    pkcs8::{
+        DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey as _,
+        spki::der::pem::LineEnding,
+    },
 };
 use rand::TryRngCore as _;
 
@@ -92,6 +95,15 @@ impl SigningKey {
             .to_string()
     }
 
+    /// The public key as SPKI PEM (`-----BEGIN PUBLIC KEY-----`), one of the forms
+    /// [`crate::Verifier::add_keys_from_str`] accepts; not secret.
+    pub fn public_key_pem(&self) -> String {
+        self.key
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("encoding an Ed25519 public key as SPKI PEM")
+    }
+
     /// The key id: the RFC 7638 thumbprint of the public key.
     pub fn kid(&self) -> &str {
         &self.kid
@@ -111,9 +123,8 @@ impl SigningKey {
             return Err(SignError::InvalidClaims(problem));
         }
         let payload = serde_json::to_vec(claims)?;
-        let mut token = String::with_capacity(
-            self.encoded_header.len() + payload.len() * 4 / 3 + 2 + 86 + 4,
-        );
+        let mut token =
+            String::with_capacity(self.encoded_header.len() + payload.len() * 4 / 3 + 2 + 86 + 4);
         token.push_str(&self.encoded_header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
@@ -129,5 +140,91 @@ impl fmt::Debug for SigningKey {
         f.debug_struct("SigningKey")
             .field("kid", &self.kid)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{NOW, claims, verifier};
+
+    /// A throwaway key from `openssl genpkey -algorithm ed25519` (test fixture, never used
+    /// anywhere else), and its public half from `openssl pkey -pubout`.
+    const OPENSSL_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIImpudBj197wWh74WYMG7mm+T0ATsvz/jH3fqANtwnef
+-----END PRIVATE KEY-----
+";
+    const OPENSSL_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAxjY2M1L1HfTH/mGphef7oL0uqdVlhea7D2b3GQ84tlQ=
+-----END PUBLIC KEY-----
+";
+
+    #[test]
+    fn pem_round_trip_keeps_the_key() {
+        let key = SigningKey::generate();
+        let pem = key.to_pkcs8_pem();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+        let loaded = SigningKey::from_pkcs8_pem(&pem).unwrap();
+        assert_eq!(loaded.kid(), key.kid());
+        assert_eq!(loaded.public_jwk(), key.public_jwk());
+        // A token from the reloaded key verifies against the original's published key.
+        let token = loaded.sign(&claims()).unwrap();
+        assert!(verifier(&[&key]).verify_at(&token, NOW).is_ok());
+    }
+
+    #[test]
+    fn loads_openssl_keys() {
+        let key = SigningKey::from_pkcs8_pem(OPENSSL_PRIVATE).unwrap();
+        assert_eq!(key.public_key_pem(), OPENSSL_PUBLIC);
+    }
+
+    #[test]
+    fn bad_pem_is_refused_with_a_hint() {
+        for text in ["", "hello", OPENSSL_PUBLIC] {
+            let err = SigningKey::from_pkcs8_pem(text).unwrap_err().to_string();
+            assert!(err.contains("PKCS#8"), "{err}");
+        }
+    }
+
+    #[test]
+    fn generated_keys_differ_and_kid_is_the_thumbprint() {
+        let a = SigningKey::generate();
+        let b = SigningKey::generate();
+        assert_ne!(a.kid(), b.kid());
+        assert_eq!(a.kid(), a.public_jwk().kid.unwrap());
+        assert_eq!(a.kid().len(), 43, "base64url of a SHA-256 digest");
+    }
+
+    #[test]
+    fn debug_shows_no_key_material() {
+        let key = SigningKey::from_pkcs8_pem(OPENSSL_PRIVATE).unwrap();
+        let debug = format!("{key:?} {key:#?}");
+        assert!(debug.contains(key.kid()), "{debug}");
+        // The private seed is 89 a9 b9 d0 …: as decimal bytes, hex, or within the PEM base64.
+        for leak in [
+            "137, 169, 185, 208",
+            "89a9b9d0",
+            "89, a9",
+            "ImpudBj197wWh74",
+        ] {
+            assert!(!debug.contains(leak), "{debug} contains {leak}");
+        }
+    }
+
+    #[test]
+    fn refuses_to_sign_claims_no_verifier_would_accept() {
+        let key = SigningKey::generate();
+        let mut no_tenant = claims();
+        no_tenant.tenant.clear();
+        assert!(matches!(
+            key.sign(&no_tenant),
+            Err(SignError::InvalidClaims(why)) if why.contains("tenant")
+        ));
+        let mut bad_scope = claims();
+        bad_scope.scope = "roost:workspace  roost:run".into();
+        assert!(matches!(
+            key.sign(&bad_scope),
+            Err(SignError::InvalidClaims(_))
+        ));
     }
 }

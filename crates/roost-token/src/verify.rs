@@ -76,7 +76,9 @@ impl VerifyError {
     pub fn description(&self) -> &'static str {
         match self {
             VerifyError::Malformed(_) => "The access token is malformed.",
-            VerifyError::UnsupportedAlgorithm(_) => "The access token uses an unsupported algorithm.",
+            VerifyError::UnsupportedAlgorithm(_) => {
+                "The access token uses an unsupported algorithm."
+            }
             VerifyError::MissingKeyId | VerifyError::UnknownKey(_) => {
                 "The access token was signed by an unknown key."
             }
@@ -239,7 +241,9 @@ impl Verifier {
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(malformed("expected three dot-separated parts (compact JWS)"));
+            return Err(malformed(
+                "expected three dot-separated parts (compact JWS)",
+            ));
         };
 
         let mut header_buf = [0u8; MAX_HEADER_LEN];
@@ -334,3 +338,6 @@ fn truncate(value: &str) -> String {
         None => value.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests;

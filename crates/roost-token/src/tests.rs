@@ -1,1 +1,0 @@
-//! Tests of the whole token life cycle: mint, verify, refuse.
