@@ -1,1 +1,123 @@
-fn main() {}
+//! `roost-flylocal`: the local Fly platform as a standalone process. A thin main: flags and
+//! `FLYLOCAL_*` env vars become a [`Config`], then [`roost_flylocal::run`] serves until Ctrl-C.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use roost_flylocal::{Config, ImageSpec, Listeners};
+
+/// The local Fly platform: Machines API + edge proxy with fly-replay; machines are processes.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address of the Machines API (point FLY_API_HOSTNAME-style settings here).
+    #[arg(long, env = "FLYLOCAL_API_ADDR", default_value = "127.0.0.1:4280")]
+    api_addr: SocketAddr,
+    /// Address of the edge proxy (what a browser or MCP client talks to).
+    #[arg(long, env = "FLYLOCAL_EDGE_ADDR", default_value = "127.0.0.1:8080")]
+    edge_addr: SocketAddr,
+    /// Folder for volumes, machine working dirs and machine logs.
+    #[arg(long, env = "FLYLOCAL_DATA_DIR", default_value = ".flylocal")]
+    data_dir: PathBuf,
+    /// Image mapping `IMAGE=/path/to/executable` (repeatable; `IMAGE` may end in `*`).
+    #[arg(long = "image", env = "FLYLOCAL_IMAGES", value_delimiter = ',')]
+    images: Vec<String>,
+    /// TOML file of image mappings: `[images."registry.fly.io/app*"] command = "…"`, `args`, `env`.
+    #[arg(long, env = "FLYLOCAL_IMAGES_FILE")]
+    images_file: Option<PathBuf>,
+    /// Env var that tells a machine process its local port.
+    #[arg(long, env = "FLYLOCAL_PORT_ENV", default_value = "PORT")]
+    port_env: String,
+    /// App for edge requests whose Host names no known app.
+    #[arg(long, env = "FLYLOCAL_DEFAULT_APP")]
+    default_app: Option<String>,
+    /// App served by a process flylocal did not start, `APP=HOST:PORT` (repeatable).
+    #[arg(
+        long = "external-app",
+        env = "FLYLOCAL_EXTERNAL_APPS",
+        value_delimiter = ','
+    )]
+    external_apps: Vec<String>,
+    /// Token the API requires; unset accepts any token (an Authorization header is still required).
+    #[arg(long, env = "FLYLOCAL_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
+    /// Turn off Fly's per-action rate limits (429s).
+    #[arg(long, env = "FLYLOCAL_NO_RATE_LIMITS")]
+    no_rate_limits: bool,
+    /// Organisation slug the platform hosts.
+    #[arg(long, env = "FLYLOCAL_ORG", default_value = "personal")]
+    org: String,
+    /// Region of every machine and volume.
+    #[arg(long, env = "FLYLOCAL_REGION", default_value = "lcl")]
+    region: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ImagesFile {
+    images: HashMap<String, ImageSpec>,
+}
+
+fn config(args: Args) -> anyhow::Result<Config> {
+    let mut config = Config::new(args.data_dir);
+    if let Some(path) = &args.images_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --images-file {}", path.display()))?;
+        let file: ImagesFile =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        config.images.extend(file.images);
+    }
+    for mapping in &args.images {
+        let Some((image, command)) = mapping.split_once('=') else {
+            bail!("--image {mapping:?} must look like IMAGE=/path/to/executable");
+        };
+        config
+            .images
+            .insert(image.to_owned(), ImageSpec::new(command));
+    }
+    for mapping in &args.external_apps {
+        let (app, addr) = mapping
+            .split_once('=')
+            .with_context(|| format!("--external-app {mapping:?} must look like APP=HOST:PORT"))?;
+        let addr = addr
+            .parse()
+            .with_context(|| format!("--external-app {mapping:?}: bad address"))?;
+        config.external_apps.insert(app.to_owned(), addr);
+    }
+    config.port_env = args.port_env;
+    config.default_app = args.default_app;
+    config.api_token = args.api_token;
+    config.rate_limits = !args.no_rate_limits;
+    config.org = args.org;
+    config.region = args.region;
+    config.foreign_apps = BTreeSet::new();
+    Ok(config)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let (api_addr, edge_addr) = (args.api_addr, args.edge_addr);
+    let config = config(args)?;
+    let listeners = Listeners {
+        api: tokio::net::TcpListener::bind(api_addr)
+            .await
+            .with_context(|| format!("binding the API on {api_addr}"))?,
+        edge: tokio::net::TcpListener::bind(edge_addr)
+            .await
+            .with_context(|| format!("binding the edge on {edge_addr}"))?,
+    };
+    println!("flylocal: Machines API on http://{api_addr}, edge on http://{edge_addr}");
+    roost_flylocal::run(listeners, config, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
