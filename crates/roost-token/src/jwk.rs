@@ -72,6 +72,11 @@ impl Jwk {
             kid: name.to_owned(),
             what,
         };
+        if self.kid.as_deref() == Some("") {
+            return Err(KeyError::InvalidKey(
+                "a JWK has an empty `kid`; give it a real key id or omit `kid`".to_owned(),
+            ));
+        }
         if self.kty != "OKP" {
             return Err(unsupported(format!("key type (kty) {:?}", self.kty)));
         }
@@ -207,6 +212,20 @@ mod tests {
             ..Jwk::from_ed25519(&rfc_key())
         };
         assert!(enc.to_ed25519().unwrap_err().to_string().contains("enc"));
+    }
+
+    #[test]
+    fn empty_kid_is_refused() {
+        let jwk = Jwk {
+            kid: Some(String::new()),
+            ..Jwk::from_ed25519(&rfc_key())
+        };
+        assert!(
+            jwk.to_ed25519()
+                .unwrap_err()
+                .to_string()
+                .contains("empty `kid`")
+        );
     }
 
     #[test]

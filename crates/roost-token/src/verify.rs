@@ -110,6 +110,19 @@ struct Inner {
     keys: Vec<(String, VerifyingKey)>,
 }
 
+impl std::fmt::Debug for Verifier {
+    /// Issuer, audience, leeway and key ids; public keys are not secret but add nothing here.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("Verifier")
+            .field("issuer", &inner.issuer)
+            .field("audience", &inner.audience)
+            .field("leeway_secs", &inner.leeway_secs)
+            .field("key_ids", &self.key_ids())
+            .finish()
+    }
+}
+
 /// The JOSE header members roost looks at. Unknown members are ignored except `crit`
 /// (RFC 7515 §4.1.11: a recipient must refuse critical extensions it does not understand).
 #[derive(Deserialize)]
@@ -251,7 +264,7 @@ impl Verifier {
             .decode_slice(header_b64, &mut header_buf)
             .map_err(|_| malformed("the header is not base64url (or is too long)"))?;
         let header: Header<'_> = serde_json::from_slice(&header_buf[..header_len])
-            .map_err(|_| malformed("the header is not a JSON object"))?;
+            .map_err(|_| malformed("the header is not a JSON object with string members"))?;
         let key = self.check_header(&header)?;
 
         let mut signature = [0u8; 64];
