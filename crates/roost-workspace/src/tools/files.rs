@@ -99,10 +99,7 @@ impl Files {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || f(&inner.dir))
             .await
-            .map_err(|join| FileError::Io {
-                path: String::new(),
-                source: io::Error::other(join.to_string()),
-            })?
+            .map_err(|join| FileError::Interrupted(join.to_string()))?
     }
 }
 
@@ -126,6 +123,10 @@ pub enum FileError {
     AlreadyExists { path: String },
     #[error("'{path}' is a directory, not a file; use list_files to see its contents")]
     IsADirectory { path: String },
+    #[error(
+        "'{path}' is not a regular file (it is a FIFO, socket or device); it cannot be opened here"
+    )]
+    NotAFile { path: String },
     #[error("'{path}' is not a directory (a part of the path is a file)")]
     NotADirectory { path: String },
     #[error(
@@ -169,4 +170,7 @@ pub enum FileError {
     },
     #[error("file system error on '{path}': {source}")]
     Io { path: String, source: io::Error },
+    /// The blocking task running the operation panicked or was cancelled (a bug, or shutdown).
+    #[error("the file operation was interrupted ({0}); try again")]
+    Interrupted(String),
 }

@@ -99,14 +99,23 @@ pub(super) fn open_file(dir: &Dir, path: &WsPath) -> Result<(cap_std::fs::File, 
             path: path.display(),
         });
     }
-    let file = dir.open(path.as_path()).map_err(|e| io_error(e, path))?;
-    let meta = file.metadata().map_err(|e| io_error(e, path))?;
+    // Checked before opening: opening a FIFO blocks until someone writes to it.
+    let meta = dir
+        .metadata(path.as_path())
+        .map_err(|e| io_error(e, path))?;
     if meta.is_dir() {
         return Err(FileError::IsADirectory {
             path: path.display(),
         });
     }
-    Ok((file, meta.len()))
+    if !meta.is_file() {
+        return Err(FileError::NotAFile {
+            path: path.display(),
+        });
+    }
+    let file = dir.open(path.as_path()).map_err(|e| io_error(e, path))?;
+    let size = file.metadata().map_err(|e| io_error(e, path))?.len();
+    Ok((file, size))
 }
 
 pub(super) fn too_large(path: &WsPath, size: u64) -> FileError {

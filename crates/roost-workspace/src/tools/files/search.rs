@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::list::{EntryKind, walk};
 use super::path::{WsPath, io_error};
-use super::read::looks_binary;
+use super::read::{looks_binary, open_file};
 use super::{FileError, Files, MAX_FILE_BYTES};
 
 /// Default and largest `max_results`.
@@ -165,13 +165,16 @@ fn search_file(
 
 /// The file's text, or `None` if it is binary or too large to search.
 fn read_searchable(dir: &Dir, path: &WsPath) -> Result<Option<String>, FileError> {
-    let file = match dir.open(path.as_path()) {
-        Ok(file) => file,
+    let (file, size) = match open_file(dir, path) {
+        Ok(opened) => opened,
         // Gone since the walk listed it.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error(e, path)),
+        Err(FileError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
     };
-    let mut bytes = Vec::new();
+    if size > MAX_FILE_BYTES {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| io_error(e, path))?;
