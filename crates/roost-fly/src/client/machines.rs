@@ -239,7 +239,10 @@ impl FlyClient {
                     ),
                 ));
             }
-            let secs = remaining.as_secs().clamp(1, WAIT_CAP_SECS);
+            // Round up: a deadline of 20 s asks Fly for 20 s, not 19 s and change.
+            let secs = u64::try_from(remaining.as_millis().div_ceil(1000))
+                .unwrap_or(WAIT_CAP_SECS)
+                .clamp(1, WAIT_CAP_SECS);
             let mut url = self.url(&["apps", app, "machines", id, "wait"]);
             {
                 let mut query = url.query_pairs_mut();
