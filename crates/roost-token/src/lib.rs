@@ -6,6 +6,34 @@
 //! with one or more public keys, so a new key can be introduced before the old one is retired.
 //! `docs/tokens.md` describes the format for operators.
 //!
+//! ```
+//! use roost_token::{AccessClaims, SigningKey, Verifier, VerifyError, scopes};
+//!
+//! // Router: sign, and publish `key.public_jwk()` in the JWKS.
+//! let key = SigningKey::generate();
+//! let claims = AccessClaims {
+//!     iss: "https://auth.example.com".into(),
+//!     aud: "https://mcp.example.com/mcp".into(),
+//!     sub: "user-1".into(),
+//!     tenant: "roost-u-3f9a2c1d".into(),
+//!     scope: scopes::WORKSPACE.into(),
+//!     client_id: "client-1".into(),
+//!     iat: 1_800_000_000,
+//!     nbf: 1_800_000_000,
+//!     exp: 1_800_000_600,
+//!     jti: "jti-1".into(),
+//! };
+//! let token = key.sign(&claims)?;
+//!
+//! // Workspace: trust the published key, then verify each request's bearer token.
+//! let mut verifier = Verifier::new("https://auth.example.com", "https://mcp.example.com/mcp");
+//! verifier.add_jwk(&key.public_jwk())?;
+//! let verified = verifier.verify_at(&token, 1_800_000_100)?;
+//! assert!(verified.has_scope(scopes::WORKSPACE) && !verified.has_scope(scopes::RUN));
+//! assert_eq!(verifier.verify_at(&token, 1_800_000_700), Err(VerifyError::Expired));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! The compact-JWS framing is written here on top of `ed25519-dalek` rather than delegated to a
 //! general JWT library: the verifier must decide the header policy itself (EdDSA only, `kid`
 //! required, `typ` checked), accept `aud` as string or array, and take the time as an argument
