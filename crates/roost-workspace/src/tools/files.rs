@@ -142,7 +142,7 @@ pub enum FileError {
     #[error("refusing to {action} the workspace root itself; name a file or folder inside it")]
     IsRoot { action: &'static str },
     #[error(
-        "'{path}' is not a text file (it contains binary data); read its bytes through the file's resource instead"
+        "'{path}' is not a text file (it contains binary data); attach it as a resource, or inspect it with run_command (e.g. 'file' or 'xxd | head')"
     )]
     NotText { path: String },
     #[error("'{path}' is {size} bytes, over the {limit}-byte limit for this operation")]

@@ -77,7 +77,9 @@ pub struct RememberArgs {
 pub struct Note {
     /// The note's id (give it to `forget` to delete the note).
     pub id: i64,
+    /// The note's text.
     pub text: String,
+    /// Its labels, as given (trimmed, duplicates dropped).
     pub tags: Vec<String>,
     /// When it was remembered, RFC 3339 in UTC.
     pub created_at: String,
@@ -98,6 +100,7 @@ pub struct RecallArgs {
 /// One recalled note.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RecalledNote {
+    /// The note (its fields appear at this level).
     #[serde(flatten)]
     pub note: Note,
     /// The part of the text that matched, with matched words in [brackets] (searches only).

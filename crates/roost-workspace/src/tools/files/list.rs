@@ -29,8 +29,11 @@ pub struct ListArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
+    /// A regular file.
     File,
+    /// A folder.
     Directory,
+    /// A symbolic link (listings and deletes act on the link itself).
     Symlink,
     /// A socket, FIFO or device.
     Other,
@@ -41,6 +44,7 @@ pub enum EntryKind {
 pub struct ListEntry {
     /// Path relative to the workspace root.
     pub path: String,
+    /// File, directory, symlink (never followed) or other.
     pub kind: EntryKind,
     /// Size in bytes (files only).
     #[serde(skip_serializing_if = "Option::is_none")]
