@@ -110,7 +110,14 @@ pub async fn run_with_tools(
         draining: draining_flag.clone(),
         max_body_bytes: settings.max_body_bytes,
     };
-    let app = router(&settings, services, tools, gate, &storage, transport.clone());
+    let app = router(
+        &settings,
+        services,
+        tools,
+        gate,
+        &storage,
+        transport.clone(),
+    );
 
     let address = listener.local_addr()?;
     tracing::info!(%address, tenant = %settings.tenant, "roost-workspace listening");
@@ -285,7 +292,10 @@ async fn health_check(State(health): State<Health>) -> impl IntoResponse {
             let _ = tokio::fs::remove_file(&probe).await;
             Ok(())
         }
-        Err(e) => Err(format!("data dir {} is not writable: {e}", health.data_dir.display())),
+        Err(e) => Err(format!(
+            "data dir {} is not writable: {e}",
+            health.data_dir.display()
+        )),
     };
     let database = sqlx::query("SELECT 1")
         .execute(&health.pool)

@@ -66,7 +66,7 @@ impl Principal {
         Self {
             subject: claims.sub.clone(),
             client_id: claims.client_id.clone(),
-            scopes: claims.scopes().into_iter().map(str::to_owned).collect(),
+            scopes: claims.scopes().map(str::to_owned).collect(),
         }
     }
 }
@@ -115,7 +115,10 @@ impl Gate {
             return (draining_response(), None);
         }
         let Some(token) = bearer_token(&request) else {
-            return (self.challenge(StatusCode::UNAUTHORIZED, None, &[scopes::WORKSPACE]), None);
+            return (
+                self.challenge(StatusCode::UNAUTHORIZED, None, &[scopes::WORKSPACE]),
+                None,
+            );
         };
         let claims = match self.keys.verify(token).await {
             Ok(claims) => claims,
@@ -207,23 +210,24 @@ impl Gate {
         let subject = principal.subject.clone();
         let mut parts = parts;
         parts.extensions.insert(principal);
-        let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+        let response = next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
 
-        if presented_session.is_none() {
-            if let Some(created) = response
+        if presented_session.is_none()
+            && let Some(created) = response
                 .headers()
                 .get(SESSION_HEADER)
                 .and_then(|v| v.to_str().ok())
-            {
-                // rmcp stored the session before answering; bind it to its creator before the
-                // client can learn the id.
-                if let Err(error) = self.sessions.bind(created, &subject).await {
-                    tracing::error!(%error, "could not bind a new session to its user");
-                    return (
-                        json_error(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable"),
-                        method.map(metric_method),
-                    );
-                }
+        {
+            // rmcp stored the session before answering; bind it to its creator before the
+            // client can learn the id.
+            if let Err(error) = self.sessions.bind(created, &subject).await {
+                tracing::error!(%error, "could not bind a new session to its user");
+                return (
+                    json_error(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable"),
+                    method.map(metric_method),
+                );
             }
         }
 
@@ -270,7 +274,11 @@ impl Gate {
 
 /// The token from `Authorization: Bearer …` (scheme case-insensitive, RFC 6750 §2.1).
 fn bearer_token(request: &Request) -> Option<&str> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
@@ -376,7 +384,10 @@ mod tests {
             required_scopes("tools/call", Some("run_command")),
             &["roost:workspace", "roost:run"]
         );
-        assert_eq!(required_scopes("tools/call", Some("read_file")), &["roost:workspace"]);
+        assert_eq!(
+            required_scopes("tools/call", Some("read_file")),
+            &["roost:workspace"]
+        );
         assert_eq!(required_scopes("initialize", None), &["roost:workspace"]);
     }
 

@@ -45,7 +45,11 @@ pub enum LogFormat {
 
 /// Configuration of the per-user MCP server.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "roost-workspace", version, about = "The per-user roost MCP server")]
+#[command(
+    name = "roost-workspace",
+    version,
+    about = "The per-user roost MCP server"
+)]
 pub struct Config {
     /// This server's tenant id. On Fly it is the user's app name, so it falls back to
     /// `FLY_APP_NAME`; an access token is only accepted when its `tenant` claim equals it.
@@ -218,7 +222,12 @@ impl Config {
                 var: "ROOST_JWKS_URL",
                 reason: e.to_string(),
             })?;
-        if self.token_keys.as_deref().is_none_or(|k| k.trim().is_empty()) && jwks_url.is_none() {
+        if self
+            .token_keys
+            .as_deref()
+            .is_none_or(|k| k.trim().is_empty())
+            && jwks_url.is_none()
+        {
             return Err(ConfigError::Missing {
                 what: "the token verification keys",
                 var: "ROOST_TOKEN_KEYS or ROOST_JWKS_URL",
@@ -310,7 +319,11 @@ mod tests {
         let mut c = config();
         c.audience = Some("http://127.0.0.1:8123/mcp".into());
         let settings = c.validate().unwrap();
-        assert!(settings.allowed_hosts.contains(&"127.0.0.1:8123".to_owned()));
+        assert!(
+            settings
+                .allowed_hosts
+                .contains(&"127.0.0.1:8123".to_owned())
+        );
     }
 
     #[test]

@@ -160,7 +160,10 @@ mod tests {
         let watchdog = IdleWatchdog::new(TIMEOUT);
         let guard = watchdog.activity();
         tokio::time::advance(TIMEOUT * 3).await;
-        assert!(!is_idle(&watchdog).await, "fired while a request was running");
+        assert!(
+            !is_idle(&watchdog).await,
+            "fired while a request was running"
+        );
         drop(guard);
         // The clock restarts when the request ends.
         tokio::time::advance(TIMEOUT - Duration::from_secs(1)).await;
@@ -179,7 +182,10 @@ mod tests {
         tokio::time::advance(TIMEOUT / 2).await;
         drop(watchdog.activity());
         tokio::time::advance(TIMEOUT * 3 / 4).await;
-        assert!(!waiter.is_finished(), "fired although a request came in half-way");
+        assert!(
+            !waiter.is_finished(),
+            "fired although a request came in half-way"
+        );
         tokio::time::advance(TIMEOUT / 2).await;
         waiter.await.unwrap();
         assert_eq!(watchdog.in_flight(), 0);

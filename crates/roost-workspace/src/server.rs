@@ -18,10 +18,9 @@ use rmcp::{
     model::{
         CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
         GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-        ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool,
-        UnsubscribeRequestParams,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+        ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+        ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -123,12 +122,18 @@ fn changes_of(tool: &str, result: &CallToolResult) -> Vec<Change> {
     let Some(out) = &result.structured_content else {
         return Vec::new();
     };
-    let uri = |key: &str| out.get(key).and_then(|v| v.as_str()).map(resources::uri_for);
+    let uri = |key: &str| {
+        out.get(key)
+            .and_then(|v| v.as_str())
+            .map(resources::uri_for)
+    };
     match tool {
         "write_file" => uri("path")
             .map(|u| vec![Change::Updated(u), Change::ListChanged])
             .unwrap_or_default(),
-        "edit_file" => uri("path").map(|u| vec![Change::Updated(u)]).unwrap_or_default(),
+        "edit_file" => uri("path")
+            .map(|u| vec![Change::Updated(u)])
+            .unwrap_or_default(),
         "move_file" => [uri("from"), uri("to")]
             .into_iter()
             .flatten()
@@ -288,9 +293,11 @@ impl ServerHandler for Workspace {
         request: GetPromptRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        Ok(prompts::get(self.files(), &request.name, request.arguments.as_ref())
-            .await?
-            .into())
+        Ok(
+            prompts::get(self.files(), &request.name, request.arguments.as_ref())
+                .await?
+                .into(),
+        )
     }
 
     #[allow(deprecated)] // legacy-only method, still needed for ≤ 2025-11-25 clients
@@ -301,7 +308,10 @@ impl ServerHandler for Workspace {
     ) -> Result<(), ErrorData> {
         if resources::path_of(&request.uri).is_none() {
             return Err(ErrorData::invalid_params(
-                format!("cannot subscribe to {}: not a workspace:/// resource", request.uri),
+                format!(
+                    "cannot subscribe to {}: not a workspace:/// resource",
+                    request.uri
+                ),
                 None,
             ));
         }

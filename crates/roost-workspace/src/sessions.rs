@@ -63,11 +63,12 @@ impl SqliteSessionStore {
     ///
     /// Only an unbound row can be bound, so a later call cannot move a session to someone else.
     pub async fn bind(&self, session_id: &str, subject: &str) -> Result<bool, SessionError> {
-        let done = sqlx::query("UPDATE mcp_sessions SET subject = ? WHERE id = ? AND subject IS NULL")
-            .bind(subject)
-            .bind(session_id)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE mcp_sessions SET subject = ? WHERE id = ? AND subject IS NULL")
+                .bind(subject)
+                .bind(session_id)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -131,7 +132,12 @@ mod tests {
     use super::*;
 
     async fn store() -> SqliteSessionStore {
-        let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
+        // One connection: every connection to `:memory:` is a separate database.
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
         SqliteSessionStore::open(pool).await.unwrap()
     }
 

@@ -78,10 +78,7 @@ impl TokenKeys {
         match first {
             Err(VerifyError::UnknownKey(kid)) if self.jwks_url.is_some() => {
                 match self.refetch(false).await {
-                    Ok(true) => {
-                        let second = self.read().verify(token);
-                        second
-                    }
+                    Ok(true) => self.read().verify(token),
                     Ok(false) => Err(VerifyError::UnknownKey(kid)),
                     Err(error) => {
                         tracing::warn!(%error, "JWKS re-fetch for an unknown key id failed");

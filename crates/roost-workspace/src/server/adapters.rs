@@ -50,7 +50,12 @@ impl Workspace {
         description = "Create or replace a file in the workspace with the given content \
                        (atomic: readers never see a half-written file). Parent folders are \
                        created as needed.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn write_file(&self, Parameters(args): Parameters<WriteArgs>) -> CallToolResult {
         output(self.files().write(args).await)
@@ -60,7 +65,12 @@ impl Workspace {
         description = "Edit a workspace file by replacing an exact string with another. Fails \
                        if the string is absent or appears more than once (include more context \
                        to make it unique), unless replacing all occurrences is requested.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn edit_file(&self, Parameters(args): Parameters<EditArgs>) -> CallToolResult {
         output(self.files().edit(args).await)
@@ -87,7 +97,12 @@ impl Workspace {
     #[tool(
         description = "Move or rename a file or folder inside the workspace. Refuses to replace \
                        an existing destination unless overwrite is set.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn move_file(&self, Parameters(args): Parameters<MoveArgs>) -> CallToolResult {
         output(self.files().r#move(args).await)
@@ -96,7 +111,12 @@ impl Workspace {
     #[tool(
         description = "Delete a file (or, with recursive, a folder and everything in it) from \
                        the workspace. This cannot be undone.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn delete_file(&self, Parameters(args): Parameters<DeleteArgs>) -> CallToolResult {
         output(self.files().delete(args).await)
@@ -107,7 +127,12 @@ impl Workspace {
                        code, stdout and stderr (capped). It is killed after its timeout. It can \
                        change any file in the workspace and reach the network. Needs the \
                        roost:run scope.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = true)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
     )]
     async fn run_command(
         &self,
@@ -122,7 +147,12 @@ impl Workspace {
     #[tool(
         description = "Remember a short note for later conversations (facts, preferences, \
                        decisions). Returns the note's id.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn remember(&self, Parameters(args): Parameters<RememberArgs>) -> CallToolResult {
         output(self.notes().remember(args).await)
@@ -139,7 +169,12 @@ impl Workspace {
 
     #[tool(
         description = "Forget (delete) a remembered note by its id.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn forget(&self, Parameters(args): Parameters<ForgetArgs>) -> CallToolResult {
         output(self.notes().forget(args).await)

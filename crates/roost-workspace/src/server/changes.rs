@@ -13,10 +13,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use rmcp::{
-    Peer, RoleServer,
-    model::ResourceUpdatedNotificationParam,
-};
+use rmcp::{Peer, RoleServer, model::ResourceUpdatedNotificationParam};
 use tokio::sync::broadcast;
 
 /// One change to the workspace, as clients see it.
@@ -31,11 +28,14 @@ pub enum Change {
 /// The URIs one legacy session subscribed to with `resources/subscribe`.
 pub type SessionSubscriptions = Arc<Mutex<HashSet<String>>>;
 
+/// A legacy session's peer and what it subscribed to.
+type LegacySession = (Peer<RoleServer>, SessionSubscriptions);
+
 /// Fan-out of [`Change`]s to subscribed clients.
 #[derive(Clone)]
 pub struct ChangeHub {
     sender: broadcast::Sender<Change>,
-    sessions: Arc<Mutex<Vec<(Peer<RoleServer>, SessionSubscriptions)>>>,
+    sessions: Arc<Mutex<Vec<LegacySession>>>,
 }
 
 impl Default for ChangeHub {
@@ -103,7 +103,7 @@ impl ChangeHub {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Peer<RoleServer>, SessionSubscriptions)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LegacySession>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

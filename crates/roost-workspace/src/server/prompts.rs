@@ -8,8 +8,8 @@
 use rmcp::{
     ErrorData,
     model::{
-        ContentBlock, EmbeddedResource, GetPromptResult, ListPromptsResult, Prompt,
-        PromptArgument, PromptMessage, Role,
+        ContentBlock, EmbeddedResource, GetPromptResult, ListPromptsResult, Prompt, PromptArgument,
+        PromptMessage, Role,
     },
 };
 use serde_json::{Map, Value};
@@ -64,9 +64,10 @@ pub async fn get(
             let path = arg("path").ok_or_else(|| {
                 ErrorData::invalid_params("review_file needs a `path` argument", None)
             })?;
-            let bytes = files.read_bytes(path).await.map_err(|e| {
-                ErrorData::invalid_params(format!("cannot read {path}: {e}"), None)
-            })?;
+            let bytes = files
+                .read_bytes(path)
+                .await
+                .map_err(|e| ErrorData::invalid_params(format!("cannot read {path}: {e}"), None))?;
             let uri = resources::uri_for(path);
             let focus = arg("focus")
                 .map(|f| format!(" Pay particular attention to: {f}."))

@@ -10,8 +10,8 @@ use base64::Engine;
 use rmcp::{
     ErrorData,
     model::{
-        CacheScope, ListResourceTemplatesResult, ListResourcesResult, ReadResourceResult,
-        Resource, ResourceContents, ResourceTemplate,
+        CacheScope, ListResourceTemplatesResult, ListResourcesResult, ReadResourceResult, Resource,
+        ResourceContents, ResourceTemplate,
     },
 };
 
@@ -30,8 +30,21 @@ pub fn uri_for(path: &str) -> String {
     for byte in path.trim_start_matches('/').bytes() {
         match byte {
             // Characters that would change the URI's structure or are not allowed in it.
-            b' ' | b'%' | b'#' | b'?' | b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|'
-            | b'}' | 0..=0x1f | 0x7f.. => uri.push_str(&format!("%{byte:02X}")),
+            b' '
+            | b'%'
+            | b'#'
+            | b'?'
+            | b'"'
+            | b'<'
+            | b'>'
+            | b'\\'
+            | b'^'
+            | b'`'
+            | b'{'
+            | b'|'
+            | b'}'
+            | 0..=0x1f
+            | 0x7f.. => uri.push_str(&format!("%{byte:02X}")),
             _ => uri.push(byte as char),
         }
     }
@@ -60,15 +73,14 @@ pub fn path_of(uri: &str) -> Option<String> {
 
 /// `resources/list`: the workspace's files (per-user data: never publicly cacheable).
 pub async fn list(files: &Files) -> Result<ListResourcesResult, ErrorData> {
-    let infos = files
-        .list_all(LIST_LIMIT)
-        .await
-        .map_err(|e| ErrorData::internal_error(format!("listing the workspace failed: {e}"), None))?;
+    let infos = files.list_all(LIST_LIMIT).await.map_err(|e| {
+        ErrorData::internal_error(format!("listing the workspace failed: {e}"), None)
+    })?;
     let resources = infos
         .into_iter()
         .map(|info| {
-            let mut resource = Resource::new(uri_for(&info.path), info.path.clone())
-                .with_size(info.size);
+            let mut resource =
+                Resource::new(uri_for(&info.path), info.path.clone()).with_size(info.size);
             if let Some(mime) = mime_guess::from_path(&info.path).first() {
                 resource = resource.with_mime_type(mime.essence_str());
             }
@@ -152,14 +164,22 @@ mod tests {
     #[test]
     fn utf8_is_text_and_anything_else_is_a_blob() {
         match contents("workspace:///a.md", "a.md", b"# hi".to_vec()) {
-            ResourceContents::TextResourceContents { text, mime_type, .. } => {
+            ResourceContents::TextResourceContents {
+                text, mime_type, ..
+            } => {
                 assert_eq!(text, "# hi");
                 assert_eq!(mime_type.as_deref(), Some("text/markdown"));
             }
             other => panic!("expected text, got {other:?}"),
         }
-        match contents("workspace:///x.png", "x.png", vec![0x89, b'P', b'N', b'G', 0, 0xff]) {
-            ResourceContents::BlobResourceContents { blob, mime_type, .. } => {
+        match contents(
+            "workspace:///x.png",
+            "x.png",
+            vec![0x89, b'P', b'N', b'G', 0, 0xff],
+        ) {
+            ResourceContents::BlobResourceContents {
+                blob, mime_type, ..
+            } => {
                 assert_eq!(blob, "iVBORwD/");
                 assert_eq!(mime_type.as_deref(), Some("image/png"));
             }

@@ -1,0 +1,1 @@
+//! Fixtures for the official MCP conformance suite (feature `conformance`, never in production).
