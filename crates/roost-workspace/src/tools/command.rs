@@ -7,6 +7,14 @@
 //!   (`sleep 100 &`) never outlive the call and keep the Machine from going idle.
 //! - stdout and stderr are read while the command runs, each kept to a fixed budget
 //!   ([`capture`]); the result says when something was left out.
+//!
+//! This is not a sandbox. The shell runs as the server's user on the user's own Machine and can
+//! reach anything that user can, outside the workspace folder too (only the file tools are
+//! confined). The clean environment keeps configuration out of the child's environment and out
+//! of output by accident; a determined command could still read `/proc/<server pid>/environ`,
+//! which is why the workspace server is given no secret (only public token-verification keys).
+//! A process that starts its own session (`setsid`) escapes the group kill; its output is read
+//! for at most one more second, then the call returns without it.
 
 mod capture;
 mod env;

@@ -20,7 +20,8 @@ pub struct ListArgs {
     /// Folder to list, relative to the workspace root (default: the root).
     #[serde(default)]
     pub path: Option<String>,
-    /// Also list everything in subfolders (default false). Symlinked folders are not entered.
+    /// Also list everything in subfolders (default false). Symlinked folders and `.git` are
+    /// shown but not entered.
     #[serde(default)]
     pub recursive: bool,
 }
@@ -90,7 +91,7 @@ impl Files {
                 });
             }
             let mut entries = Vec::new();
-            let complete = walk(dir, &path, args.recursive, &[], &mut |_, entry| {
+            let complete = walk(dir, &path, args.recursive, &mut |_, entry| {
                 if entries.len() == MAX_LIST_ENTRIES {
                     return false;
                 }
@@ -106,11 +107,12 @@ impl Files {
         .await
     }
 
-    /// Every regular file in the workspace (symlinks excluded), sorted by path, at most `limit`.
+    /// Every regular file in the workspace (symlinks and `.git` internals excluded), sorted by
+    /// path, at most `limit`.
     pub async fn list_all(&self, limit: usize) -> Result<Vec<FileInfo>, FileError> {
         self.blocking(move |dir| {
             let mut files = Vec::new();
-            walk(dir, &WsPath::root(), true, &[], &mut |_, entry| {
+            walk(dir, &WsPath::root(), true, &mut |_, entry| {
                 if files.len() == limit {
                     return false;
                 }
@@ -132,14 +134,18 @@ impl Files {
     }
 }
 
+/// Folders a recursive walk shows but does not enter: version-control internals are thousands
+/// of files of noise that would use up every listing's and search's budget. Naming one as the
+/// folder to list or search still works.
+const NOT_ENTERED: &[&str] = &[".git"];
+
 /// Visits the entries under `folder` in sorted order, depth-first, without following symlinks
-/// or entering folders named in `skip`. `visit` returns false to stop; the result is false when
+/// or entering [`NOT_ENTERED`] folders. `visit` returns false to stop; the result is false when
 /// the walk was stopped early.
 pub(super) fn walk(
     dir: &Dir,
     folder: &WsPath,
     recursive: bool,
-    skip: &[&str],
     visit: &mut dyn FnMut(&WsPath, ListEntry) -> bool,
 ) -> Result<bool, FileError> {
     let mut names = Vec::new();
@@ -161,11 +167,11 @@ pub(super) fn walk(
         let entry = entry_for(&path, &meta);
         let descend = recursive
             && entry.kind == EntryKind::Directory
-            && !skip.iter().any(|skipped| name == *skipped);
+            && !NOT_ENTERED.iter().any(|skipped| name == *skipped);
         if !visit(&path, entry) {
             return Ok(false);
         }
-        if descend && !walk(dir, &path, recursive, skip, visit)? {
+        if descend && !walk(dir, &path, recursive, visit)? {
             return Ok(false);
         }
     }

@@ -24,8 +24,6 @@ const MAX_FILES: usize = 10_000;
 const MAX_LINE_CHARS: usize = 400;
 /// Compiled-pattern size cap, far above any hand-written pattern.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
-/// Folders never searched: version-control internals are noise for content search.
-const SKIPPED_DIRS: &[&str] = &[".git"];
 
 /// Arguments of `search_files`.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -114,7 +112,7 @@ fn search(
     }
 
     let mut files = Vec::new();
-    let complete = walk(dir, path, true, SKIPPED_DIRS, &mut |file, entry| {
+    let complete = walk(dir, path, true, &mut |file, entry| {
         if entry.kind != EntryKind::File {
             return true;
         }

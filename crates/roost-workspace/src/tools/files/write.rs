@@ -4,6 +4,9 @@
 //! then renamed over the target, so a reader (or a crash) sees the old content or the new one,
 //! never half of each. A target that is a symlink inside the workspace is written through: the
 //! file it points at is replaced and the link is kept.
+//!
+//! The temporary file is named `.roost-write-<pid>-<n>.tmp`; only a crash between its creation
+//! and the rename leaves one behind.
 
 use std::io::Write;
 use std::path::Path;

@@ -76,6 +76,16 @@ async fn list_all_gives_every_file_with_a_mime_type() {
         ]
     );
     assert_eq!(fx.files.list_all(2).await.unwrap().len(), 2);
+    // A git repository's internals are not files the user works on.
+    fx.put(".git/HEAD", "ref: refs/heads/main");
+    assert_eq!(fx.files.list_all(100).await.unwrap().len(), 3);
+    let listed = fx.list(None, true).await.unwrap();
+    assert_eq!(listed.entries[0].path, ".git");
+    assert!(!paths(&listed).contains(&".git/HEAD"));
+    assert_eq!(
+        paths(&fx.list(Some(".git"), true).await.unwrap()),
+        [".git/HEAD"]
+    );
 }
 
 #[tokio::test]
