@@ -12,7 +12,8 @@
 //! reach anything that user can, outside the workspace folder too (only the file tools are
 //! confined). The clean environment keeps configuration out of the child's environment and out
 //! of output by accident; a determined command could still read `/proc/<server pid>/environ`,
-//! which is why the workspace server is given no secret (only public token-verification keys).
+//! which is why roost gives the workspace server no secret (its token keys are public ones), and
+//! an operator should not put any in a tenant Machine's environment either.
 //! A process that starts its own session (`setsid`) escapes the group kill; its output is read
 //! for at most one more second, then the call returns without it.
 
