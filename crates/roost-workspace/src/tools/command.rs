@@ -222,6 +222,8 @@ impl CommandRunner {
             });
         }
         let stop_reading = CancellationToken::new();
+        // If this future is dropped, the readers stop too rather than wait on an escaped process.
+        let _stop_on_drop = stop_reading.clone().drop_guard();
         let stdout = child
             .stdout
             .take()
