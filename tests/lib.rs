@@ -1,1 +1,5 @@
-//! End-to-end tests live in `tests/*.rs`.
+//! Shared helpers for roost's end-to-end tests (the tests themselves live in `tests/*.rs`).
+//!
+//! [`node`] runs the real MCP clients (the official TypeScript SDKs installed in `tests/js`).
+
+pub mod node;

@@ -1,0 +1,107 @@
+//! Run a Node.js script from `tests/js` and parse the JSON it prints.
+//!
+//! End-to-end tests drive roost with the official TypeScript MCP SDKs: a test writes a small
+//! `.mjs` script under `tests/js/`, passes URLs and tokens through the environment, and reads
+//! one JSON value from the script's last stdout line. The system `node` is used (Node ≥ 20);
+//! set `ROOST_NODE` to use another binary.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+/// How long a script may run before it is killed and the test fails.
+pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Errors running a script.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// `node` could not be started.
+    #[error("could not start {node}: {source} (install Node.js ≥ 20 or set ROOST_NODE)")]
+    Spawn {
+        /// The binary tried.
+        node: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The script ran longer than [`SCRIPT_TIMEOUT`].
+    #[error("{script} did not finish within {SCRIPT_TIMEOUT:?}")]
+    Timeout {
+        /// The script.
+        script: String,
+    },
+    /// The script exited non-zero.
+    #[error("{script} failed ({status}):\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}")]
+    Failed {
+        /// The script.
+        script: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// What it wrote to stdout.
+        stdout: String,
+        /// What it wrote to stderr.
+        stderr: String,
+    },
+    /// The last stdout line was not JSON.
+    #[error("{script} printed no JSON on its last line: {stdout}")]
+    NotJson {
+        /// The script.
+        script: String,
+        /// What it printed.
+        stdout: String,
+    },
+}
+
+/// The `tests/js` folder (where `node_modules` lives).
+pub fn js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("js")
+}
+
+/// Run `tests/js/<script>` with `env` added to the environment; return the JSON value printed on
+/// its last non-empty stdout line.
+pub async fn run_script(
+    script: &str,
+    env: &[(&str, &str)],
+) -> Result<serde_json::Value, NodeError> {
+    let node = std::env::var("ROOST_NODE").unwrap_or_else(|_| "node".to_owned());
+    let mut command = tokio::process::Command::new(&node);
+    command
+        .arg(js_dir().join(script))
+        .current_dir(js_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let child = command.spawn().map_err(|source| NodeError::Spawn {
+        node: node.clone(),
+        source,
+    })?;
+    let output = tokio::time::timeout(SCRIPT_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| NodeError::Timeout {
+            script: script.to_owned(),
+        })?
+        .map_err(|source| NodeError::Spawn { node, source })?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        return Err(NodeError::Failed {
+            script: script.to_owned(),
+            status: output.status,
+            stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| NodeError::NotJson {
+            script: script.to_owned(),
+            stdout: stdout.clone(),
+        })
+}
