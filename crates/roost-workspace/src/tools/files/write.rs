@@ -94,15 +94,16 @@ impl Files {
         self.blocking(move |dir| {
             let target = write_target(dir, &path)?;
             let text = read_text(dir, &target, &path)?;
-            let count = text.matches(args.old_text.as_str()).count();
+            let (old_text, new_text) = line_endings_of(&text, args.old_text, args.new_text);
+            let count = text.matches(old_text.as_str()).count();
             let new = match count {
                 0 => {
                     return Err(FileError::NotFoundText {
                         path: path.display(),
                     });
                 }
-                1 => text.replacen(&args.old_text, &args.new_text, 1),
-                _ if args.replace_all => text.replace(&args.old_text, &args.new_text),
+                1 => text.replacen(&old_text, &new_text, 1),
+                _ if args.replace_all => text.replace(&old_text, &new_text),
                 _ => {
                     return Err(FileError::Ambiguous {
                         path: path.display(),
@@ -121,6 +122,20 @@ impl Files {
             })
         })
         .await
+    }
+}
+
+/// Models write `\n` line breaks; in a file with Windows (CRLF) line endings the text would
+/// never match. When the file has CRLF and `old_text` only bare LF, both texts are converted,
+/// so the edit matches and the file keeps one line-ending style.
+fn line_endings_of(text: &str, old_text: String, new_text: String) -> (String, String) {
+    let crlf_file = text.contains("\r\n");
+    let lf_old = old_text.contains('\n') && !old_text.contains("\r\n");
+    if crlf_file && lf_old && !text.contains(old_text.as_str()) {
+        let to_crlf = |s: &str| s.replace("\r\n", "\n").replace('\n', "\r\n");
+        (to_crlf(&old_text), to_crlf(&new_text))
+    } else {
+        (old_text, new_text)
     }
 }
 

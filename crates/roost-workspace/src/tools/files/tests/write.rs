@@ -135,3 +135,15 @@ async fn write_refuses_content_over_the_size_limit() {
     assert!(matches!(err, FileError::TooLarge { .. }), "{err}");
     assert!(fx.names_in("").is_empty());
 }
+
+#[tokio::test]
+async fn edit_matches_lf_text_in_a_crlf_file_and_keeps_crlf() {
+    let fx = Fixture::new();
+    fx.put("win.txt", "first\r\nsecond\r\nthird\r\n");
+    let out = fx
+        .edit("win.txt", "first\nsecond\n", "one\ntwo\n", false)
+        .await
+        .unwrap();
+    assert_eq!(out.replacements, 1);
+    assert_eq!(fx.get("win.txt"), "one\r\ntwo\r\nthird\r\n");
+}
