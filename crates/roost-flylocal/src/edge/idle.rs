@@ -12,6 +12,9 @@ use tokio::time::Instant;
 
 use crate::machine::DEFAULT_IDLE_TIMEOUT;
 
+/// Upper bound between two idle checks.
+const RECHECK: Duration = Duration::from_millis(100);
+
 /// Last activity and the timeout in force for one connection.
 #[derive(Debug)]
 pub(crate) struct Activity {
@@ -56,7 +59,8 @@ impl Activity {
             if idle >= timeout {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(timeout - idle)).await;
+            // Re-check at least every RECHECK: the timeout changes once a request is routed.
+            tokio::time::sleep(Duration::from_millis(timeout - idle).min(RECHECK)).await;
         }
     }
 }
