@@ -30,6 +30,8 @@ const RESTART_DELAY: Duration = Duration::from_millis(200);
 pub(crate) enum LifecycleError {
     #[error("machine {0} not found")]
     NotFound(String),
+    #[error("flylocal is shutting down")]
+    ShuttingDown,
     #[error("unable to {action} machine {id} from its current state '{state}'")]
     WrongState {
         action: &'static str,
@@ -61,6 +63,9 @@ pub(crate) fn start(
             .get_mut(id)
             .ok_or_else(|| LifecycleError::NotFound(id.into()))?;
         let previous = machine.state;
+        if platform.shutdown.is_cancelled() {
+            return Err(LifecycleError::ShuttingDown);
+        }
         if previous == MachineState::Started || previous == MachineState::Starting {
             return Ok(previous);
         }
@@ -135,7 +140,7 @@ pub(crate) fn stop(
         let id = id.to_owned();
         platform.clone().tasks.spawn(async move {
             if let Some(pid) = pid {
-                let signal = Signal::from_str(&signal).unwrap_or(Signal::SIGINT);
+                let signal = parse_signal(&signal).unwrap_or(Signal::SIGINT);
                 signal_group(pid, signal);
                 if !wait_for_exit(&platform, &id, generation, timeout).await {
                     warn!(machine = %id, "process ignored the stop signal; killing it");
@@ -204,6 +209,9 @@ struct LaunchPlan {
 }
 
 async fn boot(platform: Arc<Platform>, id: String) {
+    if platform.shutdown.is_cancelled() {
+        return;
+    }
     let ports = match allocate_ports(&platform, &id) {
         Ok(ports) => ports,
         Err(err) => return launch_failed(&platform, &id, &format!("no free local port: {err}")),
@@ -521,6 +529,17 @@ async fn watch_exit(platform: Arc<Platform>, id: String, generation: u64, mut ch
             () = platform.shutdown.cancelled() => {}
         }
     }
+}
+
+/// `SIGTERM`, `TERM` or `sigterm` → the signal.
+pub(crate) fn parse_signal(name: &str) -> Option<Signal> {
+    let upper = name.trim().to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&full).ok()
 }
 
 pub(crate) fn signal_group(pid: u32, signal: Signal) {

@@ -346,3 +346,144 @@ async fn every_machine_process_is_gone_after_shutdown() {
         assert!(!process_alive(pid), "process {pid} outlived flylocal");
     }
 }
+
+fn machine_log(h: &Harness, id: &str) -> String {
+    std::fs::read_to_string(h.dir.path().join("logs").join(format!("{id}.log"))).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn stop_sends_the_configured_signal_and_kills_after_the_timeout() {
+    let h = Harness::start().await;
+    h.create_app("signals").await;
+    let mut polite = echo_config(true);
+    polite["stop_config"] = json!({"signal": "SIGTERM", "timeout": "5s"});
+    let polite_id = h.create_machine("signals", polite).await;
+    let mut stubborn = echo_config(true);
+    stubborn["env"] = json!({"ECHO_IGNORE_SIGNALS": "1"});
+    let stubborn_id = h.create_machine("signals", stubborn).await;
+    for id in [&polite_id, &stubborn_id] {
+        h.wait_state("signals", id, "started").await;
+        eventually("the echo process listens", async || {
+            machine_log(&h, id).contains("listening")
+        })
+        .await;
+    }
+
+    h.post(
+        &format!("/v1/apps/signals/machines/{polite_id}/stop"),
+        json!({}),
+    )
+    .await;
+    h.wait_state("signals", &polite_id, "stopped").await;
+    assert!(
+        machine_log(&h, &polite_id).contains("SIGTERM, exiting"),
+        "stop_config.signal is used"
+    );
+
+    let pid = pid_of(&h, &stubborn_id).expect("pid");
+    let started = std::time::Instant::now();
+    let bad = h
+        .post(
+            &format!("/v1/apps/signals/machines/{stubborn_id}/stop"),
+            json!({"signal": "SIGNOPE"}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    h.post(
+        &format!("/v1/apps/signals/machines/{stubborn_id}/stop"),
+        json!({"timeout": "1s"}),
+    )
+    .await;
+    h.wait_state("signals", &stubborn_id, "stopped").await;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "the timeout is waited out first"
+    );
+    assert!(
+        machine_log(&h, &stubborn_id).contains("SIGINT, ignored"),
+        "the default signal is SIGINT"
+    );
+    eventually("the stubborn process is killed", async || {
+        !process_alive(pid)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn suspend_restart_and_app_delete() {
+    let h = Harness::start().await;
+    h.create_app("cycle").await;
+    let volume = h
+        .post("/v1/apps/cycle/volumes", json!({"name": "data"}))
+        .await
+        .body;
+    let folder = h
+        .dir
+        .path()
+        .join("volumes")
+        .join(volume["id"].as_str().expect("id"));
+    let mut config = echo_config(true);
+    config["mounts"] = json!([{"volume": volume["id"], "path": "/data"}]);
+    let id = h.create_machine("cycle", config).await;
+    h.wait_state("cycle", &id, "started").await;
+
+    assert_eq!(
+        h.post(&format!("/v1/apps/cycle/machines/{id}/suspend"), json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    h.wait_state("cycle", &id, "suspended").await;
+    assert_eq!(pid_of(&h, &id), None);
+    h.post(&format!("/v1/apps/cycle/machines/{id}/start"), json!({}))
+        .await;
+    h.wait_state("cycle", &id, "started").await;
+
+    let before = pid_of(&h, &id).expect("pid");
+    let restart = h
+        .post(&format!("/v1/apps/cycle/machines/{id}/restart"), json!({}))
+        .await;
+    assert_eq!(restart.status, StatusCode::OK);
+    eventually("restart runs a new process", async || {
+        pid_of(&h, &id).is_some_and(|pid| pid != before)
+    })
+    .await;
+
+    let pid = pid_of(&h, &id).expect("pid");
+    assert!(folder.exists());
+    assert_eq!(
+        h.call(Method::DELETE, "/v1/apps/cycle", None).await.status,
+        StatusCode::ACCEPTED
+    );
+    eventually("deleting the app kills its machines", async || {
+        !process_alive(pid)
+    })
+    .await;
+    assert!(!folder.exists(), "and removes its volumes");
+    assert!(h.fly.apps().is_empty());
+}
+
+#[tokio::test]
+async fn an_injected_timeout_holds_the_answer_but_the_action_happens() {
+    let h = Harness::start().await;
+    let mut faults = Faults {
+        hang_ms: 300,
+        ..Faults::default()
+    };
+    faults.endpoints.insert(
+        "app_create".into(),
+        roost_flylocal::EndpointFaults {
+            timeout_rate: 1.0,
+            ..Default::default()
+        },
+    );
+    h.fly.set_faults(faults);
+    let started = std::time::Instant::now();
+    let answer = h
+        .post("/v1/apps", json!({"name": "slow", "org_slug": "personal"}))
+        .await;
+    assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    h.fly.set_faults(Faults::default());
+    assert_eq!(h.get("/v1/apps/slow").await.status, StatusCode::OK);
+}

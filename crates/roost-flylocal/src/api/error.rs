@@ -41,7 +41,9 @@ impl From<LifecycleError> for ApiError {
     fn from(err: LifecycleError) -> Self {
         match err {
             LifecycleError::NotFound(_) => Self::NotFound("machine not found".into()),
-            LifecycleError::WrongState { .. } => Self::Precondition(err.to_string()),
+            LifecycleError::WrongState { .. } | LifecycleError::ShuttingDown => {
+                Self::Precondition(err.to_string())
+            }
         }
     }
 }

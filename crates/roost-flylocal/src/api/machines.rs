@@ -311,6 +311,13 @@ async fn stop(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let input: StopInput = parse_body(&body)?;
+    if let Some(signal) = &input.signal
+        && supervisor::parse_signal(signal).is_none()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "unknown signal '{signal}' (use e.g. SIGINT or SIGTERM)"
+        )));
+    }
     guard(&platform, &app, &id, &headers)?;
     let timeout = input.timeout.as_ref().and_then(parse_duration);
     supervisor::stop(&platform, &id, input.signal, timeout, MachineState::Stopped)?;

@@ -12,7 +12,8 @@
 //! comments every K ms in between (0 = none); `/exit?code=N` answers, then exits with N;
 //! `PUT /file?path=P` writes the body to P, `GET /file?path=P` reads it.
 //! Env: `ECHO_EXIT_AT_START=N` exits at once with N; `ECHO_START_DELAY_MS` waits before
-//! listening; `ECHO_NEVER_LISTEN=1` runs without ever listening.
+//! listening; `ECHO_NEVER_LISTEN=1` runs without ever listening; `ECHO_IGNORE_SIGNALS=1`
+//! ignores SIGINT/SIGTERM (so a stop has to kill it). Signals are logged to stderr.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -76,6 +77,10 @@ async fn exit_on_signal() {
         _ = int.recv() => "SIGINT",
         _ = term.recv() => "SIGTERM",
     };
+    if env("ECHO_IGNORE_SIGNALS").is_some() {
+        eprintln!("flylocal-echo: {name}, ignored");
+        std::future::pending::<()>().await;
+    }
     eprintln!("flylocal-echo: {name}, exiting");
     std::process::exit(0);
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt as _;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING};
+use http::header::{CONTENT_TYPE, HOST, TRANSFER_ENCODING};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
@@ -391,9 +391,6 @@ async fn send(
         .uri(hop.path.as_str())
         .body(body)?;
     *request.headers_mut() = hop.headers.clone();
-    if !request.headers().contains_key(CONTENT_LENGTH) && parts.method == http::Method::GET {
-        request.headers_mut().remove(CONTENT_LENGTH);
-    }
     Ok(sender.send_request(request).await?)
 }
 
