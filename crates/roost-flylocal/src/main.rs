@@ -121,3 +121,52 @@ async fn main() -> anyhow::Result<()> {
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Config> {
+        let mut argv = vec!["roost-flylocal"];
+        argv.extend_from_slice(args);
+        config(Args::try_parse_from(argv)?)
+    }
+
+    #[test]
+    fn image_flags_and_file_build_the_image_map() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("images.toml");
+        std::fs::write(
+            &file,
+            "[images.\"registry.fly.io/ws*\"]\ncommand = \"/bin/ws\"\nargs = [\"serve\"]\nenv = { A = \"1\" }\n",
+        )
+        .expect("write");
+        let config = parse(&[
+            "--image",
+            "echo=/bin/echo",
+            "--images-file",
+            file.to_str().expect("utf-8"),
+            "--external-app",
+            "roost=127.0.0.1:9000",
+        ])
+        .expect("valid flags");
+        assert_eq!(config.images["echo"].command, PathBuf::from("/bin/echo"));
+        assert_eq!(config.images["registry.fly.io/ws*"].args, ["serve"]);
+        assert_eq!(
+            config.external_apps["roost"],
+            "127.0.0.1:9000".parse().expect("addr")
+        );
+        assert!(config.rate_limits);
+    }
+
+    #[test]
+    fn malformed_mappings_say_what_shape_is_expected() {
+        let err = parse(&["--image", "no-equals-sign"]).expect_err("refused");
+        assert!(
+            err.to_string().contains("IMAGE=/path/to/executable"),
+            "{err}"
+        );
+        let err = parse(&["--external-app", "roost=not-an-addr"]).expect_err("refused");
+        assert!(format!("{err:#}").contains("bad address"), "{err:#}");
+    }
+}

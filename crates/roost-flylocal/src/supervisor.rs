@@ -6,21 +6,21 @@
 //! Every process leads its own process group, and stops and cleanups signal the whole group, the
 //! way stopping a VM ends everything inside it.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Stdio;
+mod launch;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tracing::{info, warn};
 
-use crate::faults::StartFailure;
-use crate::machine::{Event, Machine, MachineState};
+use crate::machine::{Event, MachineState};
 use crate::platform::Platform;
+
+use launch::{allocate_ports, launch_plan, spawn_process};
 
 /// Pause before restarting an exited process, so a crash loop cannot spin a core.
 const RESTART_DELAY: Duration = Duration::from_millis(200);
@@ -39,17 +39,6 @@ pub(crate) enum LifecycleError {
         state: &'static str,
     },
 }
-
-/// Environment a process may inherit from flylocal: what a binary needs to run on this host,
-/// nothing about flylocal's own configuration.
-const INHERITED_ENV: &[&str] = &[
-    "PATH",
-    "HOME",
-    "TMPDIR",
-    "LANG",
-    "RUST_LOG",
-    "RUST_BACKTRACE",
-];
 
 /// Asks `id` to boot. Returns the state it was in (the start response's `previous_state`).
 pub(crate) fn start(
@@ -196,18 +185,6 @@ fn spawn_boot(platform: &Arc<Platform>, id: &str) {
         .spawn(async move { boot(task_platform, id).await });
 }
 
-/// Everything needed to spawn one boot of a machine, gathered under the lock.
-struct LaunchPlan {
-    generation: u64,
-    command: PathBuf,
-    args: Vec<String>,
-    env: BTreeMap<String, String>,
-    ports: BTreeMap<u16, u16>,
-    workdir: PathBuf,
-    log_file: PathBuf,
-    failure: Option<StartFailure>,
-}
-
 async fn boot(platform: Arc<Platform>, id: String) {
     if platform.shutdown.is_cancelled() {
         return;
@@ -280,174 +257,6 @@ fn launch_failed(platform: &Platform, id: &str, why: &str) {
             machine.push_event(event("launch", "failed", "flyd"));
         }
     });
-}
-
-/// One free local port per distinct `internal_port` (bound to port 0, then released: the
-/// process binds it a moment later; a collision in that window is possible but rare).
-fn allocate_ports(platform: &Platform, id: &str) -> std::io::Result<BTreeMap<u16, u16>> {
-    let internal: Vec<u16> = {
-        let inner = platform.store.lock();
-        inner
-            .machines
-            .get(id)
-            .map(|m| m.spec().services.iter().map(|s| s.internal_port).collect())
-            .unwrap_or_default()
-    };
-    let mut ports = BTreeMap::new();
-    for port in internal {
-        if let std::collections::btree_map::Entry::Vacant(slot) = ports.entry(port) {
-            let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-            slot.insert(listener.local_addr()?.port());
-        }
-    }
-    Ok(ports)
-}
-
-fn launch_plan(
-    platform: &Platform,
-    machine: &Machine,
-    secrets: &BTreeMap<String, String>,
-    volumes: &BTreeMap<String, crate::store::Volume>,
-    ports: BTreeMap<u16, u16>,
-) -> LaunchPlan {
-    let config = &platform.config;
-    let spec = machine.spec();
-    let image = config
-        .image(&spec.image)
-        .cloned()
-        .unwrap_or_else(|| crate::config::ImageSpec::new(""));
-    let mut env: BTreeMap<String, String> = INHERITED_ENV
-        .iter()
-        .filter_map(|k| Some(((*k).to_owned(), std::env::var(k).ok()?)))
-        .collect();
-    env.extend(image.env.clone());
-    env.extend(spec.env.clone());
-    env.extend(secrets.clone());
-
-    // Mounts: the process cannot see a real `/data`, so the volume folder is announced as
-    // FLYLOCAL_MOUNT_<PATH> and env values naming the mount path are rewritten to the folder.
-    for mount in &spec.mounts {
-        let Some(volume) = volumes.get(&mount.volume) else {
-            continue;
-        };
-        let folder = volume.path.display().to_string();
-        let mount_path = mount.path.trim_end_matches('/');
-        for value in env.values_mut() {
-            if let Some(rest) = value.strip_prefix(mount_path)
-                && (rest.is_empty() || rest.starts_with('/'))
-            {
-                *value = format!("{folder}{rest}");
-            }
-        }
-        env.insert(format!("FLYLOCAL_MOUNT_{}", sanitize(mount_path)), folder);
-    }
-
-    // Ports: every internal port gets FLYLOCAL_PORT_<internal>; the first service's port is
-    // also the port env (PORT), which is what a single-service image reads.
-    for (internal, local) in &ports {
-        env.insert(format!("FLYLOCAL_PORT_{internal}"), local.to_string());
-    }
-    if let Some(local) = spec
-        .services
-        .first()
-        .and_then(|s| ports.get(&s.internal_port))
-    {
-        env.insert(config.port_env.clone(), local.to_string());
-    }
-    let metadata = machine.metadata();
-    let runtime_env = [
-        ("FLY_APP_NAME", machine.app.clone()),
-        ("FLY_MACHINE_ID", machine.id.clone()),
-        ("FLY_ALLOC_ID", machine.id.clone()),
-        ("FLY_REGION", machine.region.clone()),
-        ("PRIMARY_REGION", machine.region.clone()),
-        ("FLY_PRIVATE_IP", machine.private_ip.clone()),
-        ("FLY_IMAGE_REF", spec.image.clone()),
-        ("FLY_MACHINE_VERSION", machine.instance_id.clone()),
-        (
-            "FLY_PROCESS_GROUP",
-            metadata
-                .get("fly_process_group")
-                .cloned()
-                .unwrap_or_else(|| "app".into()),
-        ),
-        (
-            "FLY_VM_MEMORY_MB",
-            spec.guest
-                .and_then(|g| g.memory_mb)
-                .unwrap_or(256)
-                .to_string(),
-        ),
-    ];
-    env.extend(runtime_env.into_iter().map(|(k, v)| (k.to_owned(), v)));
-
-    LaunchPlan {
-        generation: machine.runtime.generation,
-        command: image.command,
-        args: spec.init.cmd.unwrap_or(image.args),
-        env,
-        ports,
-        workdir: config.data_dir.join("machines").join(&machine.id),
-        log_file: config
-            .data_dir
-            .join("logs")
-            .join(format!("{}.log", machine.id)),
-        failure: platform.faults.start_failure(&spec.image),
-    }
-}
-
-/// `/data/x-y` → `DATA_X_Y`.
-pub(crate) fn sanitize(path: &str) -> String {
-    path.trim_matches('/')
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-fn spawn_process(plan: &LaunchPlan) -> std::io::Result<Child> {
-    // The root filesystem is ephemeral on Fly: every boot starts from an empty working dir.
-    let _ = std::fs::remove_dir_all(&plan.workdir);
-    std::fs::create_dir_all(&plan.workdir)?;
-    if let Some(parent) = plan.log_file.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&plan.log_file)?;
-    let mut command = match plan.failure {
-        Some(StartFailure::LaunchFailed) => {
-            return Err(std::io::Error::other(
-                "launch failure injected by flylocal faults",
-            ));
-        }
-        Some(StartFailure::Exit { code }) => {
-            let mut command = Command::new("/bin/sh");
-            command.args(["-c", &format!("exit {code}")]);
-            command
-        }
-        None => {
-            let mut command = Command::new(&plan.command);
-            command.args(&plan.args);
-            command
-        }
-    };
-    command
-        .env_clear()
-        .envs(&plan.env)
-        .current_dir(&plan.workdir)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
 }
 
 /// Waits for one boot's process to exit and settles the machine: the state a user asked for,
