@@ -370,7 +370,10 @@ mod tests {
     #[test]
     fn status_codes_map_to_kinds() {
         let e = Endpoint::MachineStart;
-        assert_eq!(kind(e, 404, r#"{"error":"not found"}"#), FlyErrorKind::NotFound);
+        assert_eq!(
+            kind(e, 404, r#"{"error":"not found"}"#),
+            FlyErrorKind::NotFound
+        );
         assert_eq!(kind(e, 409, "{}"), FlyErrorKind::LeaseHeld);
         assert_eq!(kind(e, 412, "{}"), FlyErrorKind::Precondition);
         assert_eq!(kind(e, 408, ""), FlyErrorKind::Transient);
@@ -394,17 +397,32 @@ mod tests {
             FlyErrorKind::InsufficientCapacity
         );
         let body = r#"{"error":"bad","status":"name_taken"}"#;
-        assert_eq!(kind(Endpoint::AppCreate, 422, body), FlyErrorKind::NameTaken);
+        assert_eq!(
+            kind(Endpoint::AppCreate, 422, body),
+            FlyErrorKind::NameTaken
+        );
     }
 
     #[test]
     fn app_name_heuristic_applies_to_app_create_only() {
         let taken = r#"{"error":"Name has already been taken"}"#;
-        assert_eq!(kind(Endpoint::AppCreate, 422, taken), FlyErrorKind::NameTaken);
-        assert_eq!(kind(Endpoint::AppCreate, 403, taken), FlyErrorKind::NameTaken);
+        assert_eq!(
+            kind(Endpoint::AppCreate, 422, taken),
+            FlyErrorKind::NameTaken
+        );
+        assert_eq!(
+            kind(Endpoint::AppCreate, 403, taken),
+            FlyErrorKind::NameTaken
+        );
         let denied = r#"{"error":"unauthorized"}"#;
-        assert_eq!(kind(Endpoint::AppCreate, 403, denied), FlyErrorKind::Unauthorized);
-        assert_eq!(kind(Endpoint::VolumeCreate, 422, taken), FlyErrorKind::Invalid);
+        assert_eq!(
+            kind(Endpoint::AppCreate, 403, denied),
+            FlyErrorKind::Unauthorized
+        );
+        assert_eq!(
+            kind(Endpoint::VolumeCreate, 422, taken),
+            FlyErrorKind::Invalid
+        );
     }
 
     #[test]

@@ -137,9 +137,15 @@ mod tests {
         let limits = RateLimits::default();
         assert_eq!(limits.per_action.replenish_every, Duration::from_secs(1));
         assert_eq!(limits.per_action.burst, 3);
-        assert_eq!(limits.get_machine.replenish_every, Duration::from_millis(200));
+        assert_eq!(
+            limits.get_machine.replenish_every,
+            Duration::from_millis(200)
+        );
         assert_eq!(limits.get_machine.burst, 10);
-        assert_eq!(limits.delete_app.replenish_every, Duration::from_millis(600));
+        assert_eq!(
+            limits.delete_app.replenish_every,
+            Duration::from_millis(600)
+        );
     }
 
     #[test]
@@ -147,10 +153,20 @@ mod tests {
         let limiter = Limiter::new(&RateLimits::default());
         let buckets = limiter.buckets.as_ref().unwrap();
         let admitted = (0..10)
-            .filter(|_| buckets.per_action.check_key(&Endpoint::MachineCreate).is_ok())
+            .filter(|_| {
+                buckets
+                    .per_action
+                    .check_key(&Endpoint::MachineCreate)
+                    .is_ok()
+            })
             .count();
         assert_eq!(admitted, 3);
         // Another action has its own bucket.
-        assert!(buckets.per_action.check_key(&Endpoint::MachineStart).is_ok());
+        assert!(
+            buckets
+                .per_action
+                .check_key(&Endpoint::MachineStart)
+                .is_ok()
+        );
     }
 }

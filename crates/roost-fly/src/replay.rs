@@ -35,7 +35,9 @@ pub enum ReplayError {
         field: &'static str,
     },
     /// `transform` exists only in the JSON form.
-    #[error("a replay with `transform` must be sent in the JSON form (application/vnd.fly.replay+json)")]
+    #[error(
+        "a replay with `transform` must be sent in the JSON form (application/vnd.fly.replay+json)"
+    )]
     TransformNeedsJson,
     /// A transform header name or value is not valid HTTP, or the path does not start with `/`.
     #[error("replay transform `{field}` is not valid HTTP")]

@@ -22,11 +22,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub(crate) use app::ListAppsResponse;
 pub use app::{App, AppOrganization, CreateAppRequest, CreatedApp};
 pub(crate) use lease::{AcquireLeaseRequest, LeaseEnvelope};
-pub(crate) use secret::{SecretsResponse, UpdateSecretsRequest};
 pub use lease::{Lease, LeaseNonce};
 pub use machine::{
-    CreateMachineRequest, Machine, MachineEvent, MachineImageRef, MachineState, RestartMachineRequest,
-    StartMachineResponse, StopMachineRequest, UpdateMachineRequest,
+    CreateMachineRequest, Machine, MachineEvent, MachineImageRef, MachineState,
+    RestartMachineRequest, StartMachineResponse, StopMachineRequest, UpdateMachineRequest,
 };
 pub use machine_config::{
     Autostop, Concurrency, GuestConfig, HttpOptions, InitConfig, MachineCheck, MachineConfig,
@@ -34,6 +33,7 @@ pub use machine_config::{
     StopConfig, TlsOptions,
 };
 pub use secret::AppSecret;
+pub(crate) use secret::{SecretsResponse, UpdateSecretsRequest};
 pub use volume::{CreateVolumeRequest, Volume};
 
 /// A Go `time.Duration` on the wire: fly-go writes strings such as `"10s"` and `"1m30s"` and

@@ -11,6 +11,7 @@ mod contract {
     mod errors;
     mod leases;
     mod machines;
+    mod observability;
     mod secrets;
     mod volumes;
     mod wait;

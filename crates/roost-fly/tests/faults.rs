@@ -45,7 +45,11 @@ async fn a_503_on_a_read_is_retried_until_it_succeeds() {
         }
     })
     .await;
-    let machine = fly.client().get_machine("a", "3d8d413b29d089").await.unwrap();
+    let machine = fly
+        .client()
+        .get_machine("a", "3d8d413b29d089")
+        .await
+        .unwrap();
     assert_eq!(machine.id, "3d8d413b29d089");
     assert_eq!(fly.requests().len(), 2);
 }
@@ -82,7 +86,11 @@ async fn an_ambiguous_machine_create_is_not_repeated_and_the_tag_finds_the_machi
         .await
         .unwrap_err();
     assert!(err.is_ambiguous(), "{err:?}");
-    assert_eq!(count(&fly, "POST"), 1, "an ambiguous create must not be retried");
+    assert_eq!(
+        count(&fly, "POST"),
+        1,
+        "an ambiguous create must not be retried"
+    );
 
     let found = client
         .find_machines_by_tag("a", "roost_tenant", "t-1")
@@ -97,14 +105,16 @@ async fn an_ambiguous_machine_create_is_not_repeated_and_the_tag_finds_the_machi
 async fn an_ambiguous_app_create_is_found_by_name() {
     let exists = Arc::new(AtomicUsize::new(0));
     let flag = exists.clone();
-    let fly = FakeFly::start(move |r| match (r.method.as_str(), flag.load(Ordering::SeqCst)) {
-        ("POST", _) => {
-            flag.store(1, Ordering::SeqCst);
-            Reply::json(504, "gateway timeout")
-        }
-        ("GET", 1) => Reply::fixture(200, "app_get.json"),
-        _ => Reply::fixture(404, "error_not_found.json"),
-    })
+    let fly = FakeFly::start(
+        move |r| match (r.method.as_str(), flag.load(Ordering::SeqCst)) {
+            ("POST", _) => {
+                flag.store(1, Ordering::SeqCst);
+                Reply::json(504, "gateway timeout")
+            }
+            ("GET", 1) => Reply::fixture(200, "app_get.json"),
+            _ => Reply::fixture(404, "error_not_found.json"),
+        },
+    )
     .await;
     let client = fly.client();
     let err = client.create_app("roost-u-abc123", None).await.unwrap_err();
@@ -116,7 +126,8 @@ async fn an_ambiguous_app_create_is_found_by_name() {
 
 #[tokio::test]
 async fn a_create_that_times_out_is_ambiguous_and_not_repeated_while_a_read_is_retried() {
-    let fly = FakeFly::start(|_| Reply::fixture(200, "volume.json").after(Duration::from_secs(2))).await;
+    let fly =
+        FakeFly::start(|_| Reply::fixture(200, "volume.json").after(Duration::from_secs(2))).await;
     let mut config = fly.config();
     config.timeout = Duration::from_millis(200);
     let client = FlyClient::new(config).unwrap();
@@ -172,9 +183,16 @@ async fn a_429_is_retried_after_retry_after_even_on_a_create() {
         .await
         .unwrap();
     let requests = fly.requests();
-    assert_eq!(requests.len(), 2, "a 429 did nothing, so the create is repeated");
+    assert_eq!(
+        requests.len(),
+        2,
+        "a 429 did nothing, so the create is repeated"
+    );
     let gap = requests[1].at - requests[0].at;
-    assert!(gap >= Duration::from_millis(990), "Retry-After: 1 honoured, waited {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(990),
+        "Retry-After: 1 honoured, waited {gap:?}"
+    );
 }
 
 #[tokio::test]
@@ -261,11 +279,28 @@ async fn creates_and_gets_are_paced_to_flys_limits_without_a_single_429() {
 
     assert_eq!(enforcer.rejected.load(Ordering::SeqCst), 0, "no 429 at all");
     assert_eq!(fly.requests().len(), 21, "every call went out exactly once");
-    assert!(elapsed >= Duration::from_millis(2900), "6 creates took only {elapsed:?}");
-    let posts: Vec<_> = fly.requests().into_iter().filter(|r| r.method == "POST").collect();
+    assert!(
+        elapsed >= Duration::from_millis(2900),
+        "6 creates took only {elapsed:?}"
+    );
+    let posts: Vec<_> = fly
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
     let create_span = posts[5].at - posts[0].at;
-    assert!(create_span >= Duration::from_millis(2900), "creates spanned {create_span:?}");
-    let gets: Vec<_> = fly.requests().into_iter().filter(|r| r.method == "GET").collect();
+    assert!(
+        create_span >= Duration::from_millis(2900),
+        "creates spanned {create_span:?}"
+    );
+    let gets: Vec<_> = fly
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .collect();
     let get_span = gets[14].at - gets[0].at;
-    assert!(get_span >= Duration::from_millis(900), "gets spanned {get_span:?}");
+    assert!(
+        get_span >= Duration::from_millis(900),
+        "gets spanned {get_span:?}"
+    );
 }

@@ -23,7 +23,9 @@ async fn start_flylocal(data_dir: &std::path::Path) -> FlyLocal {
     // A machine is a local process: a long sleep stands in for the workspace.
     let mut sleep = ImageSpec::new("/bin/sleep");
     sleep.args = vec!["600".into()];
-    config.images.insert("registry.fly.io/roost-workspace*".into(), sleep);
+    config
+        .images
+        .insert("registry.fly.io/roost-workspace*".into(), sleep);
     let listeners = Listeners {
         api: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
         edge: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
@@ -33,7 +35,11 @@ async fn start_flylocal(data_dir: &std::path::Path) -> FlyLocal {
 
 /// The production client with its default (Fly's) rate limits and retries.
 fn client_for(flylocal: &FlyLocal) -> FlyClient {
-    let config = FlyClientConfig::new(flylocal.api_url().parse().unwrap(), "fm2_local", "roost-org");
+    let config = FlyClientConfig::new(
+        flylocal.api_url().parse().unwrap(),
+        "fm2_local",
+        "roost-org",
+    );
     FlyClient::new(config).unwrap()
 }
 
@@ -74,9 +80,20 @@ async fn a_tenant_lives_and_dies_through_the_client() {
     let app = "roost-u-t1";
 
     client.create_app(app, None).await.unwrap();
-    assert_eq!(client.find_app_by_name(app).await.unwrap().unwrap().name, app);
+    assert_eq!(
+        client.find_app_by_name(app).await.unwrap().unwrap().name,
+        app
+    );
     let volume = client
-        .create_volume(app, &CreateVolumeRequest { name: "data".into(), region: "lcl".into(), size_gb: Some(1), ..Default::default() })
+        .create_volume(
+            app,
+            &CreateVolumeRequest {
+                name: "data".into(),
+                region: "lcl".into(),
+                size_gb: Some(1),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let request = CreateMachineRequest {
@@ -86,7 +103,13 @@ async fn a_tenant_lives_and_dies_through_the_client() {
     };
     let machine = client.create_machine(app, &request).await.unwrap();
     client
-        .wait_for_state(app, &machine.id, &MachineState::Started, None, Duration::from_secs(30))
+        .wait_for_state(
+            app,
+            &machine.id,
+            &MachineState::Started,
+            None,
+            Duration::from_secs(30),
+        )
         .await
         .unwrap();
     let started = client.get_machine(app, &machine.id).await.unwrap();
@@ -98,11 +121,25 @@ async fn a_tenant_lives_and_dies_through_the_client() {
     assert_eq!(config.services[0].autostart, Some(true));
 
     client
-        .stop_machine(app, &machine.id, &StopMachineRequest { signal: Some("SIGTERM".into()), ..Default::default() }, None)
+        .stop_machine(
+            app,
+            &machine.id,
+            &StopMachineRequest {
+                signal: Some("SIGTERM".into()),
+                ..Default::default()
+            },
+            None,
+        )
         .await
         .unwrap();
     client
-        .wait_for_state(app, &machine.id, &MachineState::Stopped, Some(&started.instance_id), Duration::from_secs(30))
+        .wait_for_state(
+            app,
+            &machine.id,
+            &MachineState::Stopped,
+            Some(&started.instance_id),
+            Duration::from_secs(30),
+        )
         .await
         .unwrap();
 
@@ -110,15 +147,37 @@ async fn a_tenant_lives_and_dies_through_the_client() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id, machine.id);
     assert_eq!(found[0].state, MachineState::Stopped);
-    assert!(client.find_machines_by_tag(app, TAG, "t2").await.unwrap().is_empty());
-    assert_eq!(client.find_volumes_by_name(app, "data").await.unwrap().len(), 1);
+    assert!(
+        client
+            .find_machines_by_tag(app, TAG, "t2")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        client
+            .find_volumes_by_name(app, "data")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     client.start_machine(app, &machine.id, None).await.unwrap();
     client
-        .wait_for_state(app, &machine.id, &MachineState::Started, None, Duration::from_secs(30))
+        .wait_for_state(
+            app,
+            &machine.id,
+            &MachineState::Started,
+            None,
+            Duration::from_secs(30),
+        )
         .await
         .unwrap();
-    client.destroy_machine(app, &machine.id, true, None).await.unwrap();
+    client
+        .destroy_machine(app, &machine.id, true, None)
+        .await
+        .unwrap();
     let err = client.get_machine(app, "00000000000000").await.unwrap_err();
     assert!(err.is_not_found());
     client.delete_app(app, true).await.unwrap();
@@ -134,11 +193,24 @@ async fn a_lease_guards_a_full_config_update() {
     let app = "roost-u-lease";
     client.create_app(app, None).await.unwrap();
     let volume = client
-        .create_volume(app, &CreateVolumeRequest { name: "data".into(), region: "lcl".into(), ..Default::default() })
+        .create_volume(
+            app,
+            &CreateVolumeRequest {
+                name: "data".into(),
+                region: "lcl".into(),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let machine = client
-        .create_machine(app, &CreateMachineRequest { config: tenant_config("t", &volume.id), ..Default::default() })
+        .create_machine(
+            app,
+            &CreateMachineRequest {
+                config: tenant_config("t", &volume.id),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
 
@@ -152,13 +224,26 @@ async fn a_lease_guards_a_full_config_update() {
         .unwrap_err();
     assert_eq!(err.kind, FlyErrorKind::LeaseHeld);
 
-    let mut config = client.get_machine(app, &machine.id).await.unwrap().config.unwrap();
+    let mut config = client
+        .get_machine(app, &machine.id)
+        .await
+        .unwrap()
+        .config
+        .unwrap();
     config.env.insert("ROOST_VERSION".into(), "2".into());
     let update = UpdateMachineRequest::new(config);
-    let refused = client.update_machine(app, &machine.id, &update, None).await.unwrap_err();
+    let refused = client
+        .update_machine(app, &machine.id, &update, None)
+        .await
+        .unwrap_err();
     assert_eq!(refused.kind, FlyErrorKind::LeaseHeld, "{refused}");
     let wrong = LeaseNonce("not-the-nonce".into());
-    assert!(client.update_machine(app, &machine.id, &update, Some(&wrong)).await.is_err());
+    assert!(
+        client
+            .update_machine(app, &machine.id, &update, Some(&wrong))
+            .await
+            .is_err()
+    );
     let updated = client
         .update_machine(app, &machine.id, &update, Some(&lease.nonce))
         .await
@@ -170,7 +255,10 @@ async fn a_lease_guards_a_full_config_update() {
         .await
         .unwrap();
     assert!(refreshed.expires_at >= lease.expires_at);
-    client.release_lease(app, &machine.id, &lease.nonce).await.unwrap();
+    client
+        .release_lease(app, &machine.id, &lease.nonce)
+        .await
+        .unwrap();
     assert_eq!(client.get_lease(app, &machine.id).await.unwrap(), None);
     flylocal.shutdown().await.unwrap();
 }
@@ -223,17 +311,36 @@ async fn ambiguous_creates_leave_no_duplicates_when_the_caller_finds_before_crea
         )
         .await;
         let volume = find_or_create(
-            async || Ok(client.find_volumes_by_name(app, "data").await?.into_iter().next()),
             async || {
-                let request = CreateVolumeRequest { name: "data".into(), region: "lcl".into(), ..Default::default() };
+                Ok(client
+                    .find_volumes_by_name(app, "data")
+                    .await?
+                    .into_iter()
+                    .next())
+            },
+            async || {
+                let request = CreateVolumeRequest {
+                    name: "data".into(),
+                    region: "lcl".into(),
+                    ..Default::default()
+                };
                 client.create_volume(app, &request).await
             },
         )
         .await;
         let _machine: Machine = find_or_create(
-            async || Ok(client.find_machines_by_tag(app, TAG, tenant).await?.into_iter().next()),
             async || {
-                let request = CreateMachineRequest { config: tenant_config(tenant, &volume.id), ..Default::default() };
+                Ok(client
+                    .find_machines_by_tag(app, TAG, tenant)
+                    .await?
+                    .into_iter()
+                    .next())
+            },
+            async || {
+                let request = CreateMachineRequest {
+                    config: tenant_config(tenant, &volume.id),
+                    ..Default::default()
+                };
                 client.create_machine(app, &request).await
             },
         )
@@ -245,12 +352,25 @@ async fn ambiguous_creates_leave_no_duplicates_when_the_caller_finds_before_crea
         .iter()
         .filter(|r| r.action.ends_with("_create") && r.status >= 500)
         .count();
-    assert!(ambiguous_answers > 0, "the faults fired (seeded), or this test proves nothing");
-    assert_eq!(log.iter().filter(|r| r.status == 429).count(), 0, "paced: no 429");
+    assert!(
+        ambiguous_answers > 0,
+        "the faults fired (seeded), or this test proves nothing"
+    );
+    assert_eq!(
+        log.iter().filter(|r| r.status == 429).count(),
+        0,
+        "paced: no 429"
+    );
 
     let mut apps = flylocal.apps();
     apps.sort();
-    assert_eq!(apps, tenants.iter().map(|t| format!("roost-u-{t}")).collect::<Vec<_>>());
+    assert_eq!(
+        apps,
+        tenants
+            .iter()
+            .map(|t| format!("roost-u-{t}"))
+            .collect::<Vec<_>>()
+    );
     for tenant in &tenants {
         let app = format!("roost-u-{tenant}");
         let machines: Vec<_> = flylocal
@@ -259,7 +379,11 @@ async fn ambiguous_creates_leave_no_duplicates_when_the_caller_finds_before_crea
             .filter(|m| m.app == app)
             .collect();
         assert_eq!(machines.len(), 1, "exactly one Machine for {tenant}");
-        assert_eq!(client.list_volumes(&app).await.unwrap().len(), 1, "exactly one volume for {tenant}");
+        assert_eq!(
+            client.list_volumes(&app).await.unwrap().len(),
+            1,
+            "exactly one volume for {tenant}"
+        );
     }
     flylocal.shutdown().await.unwrap();
 }

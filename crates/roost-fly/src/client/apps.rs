@@ -41,7 +41,9 @@ impl FlyClient {
         let mut url = self.url(&["apps"]);
         url.query_pairs_mut()
             .append_pair("org_slug", &self.inner.org_slug);
-        let list: ListAppsResponse = self.json(Call::new(Endpoint::AppList, Method::GET, url)).await?;
+        let list: ListAppsResponse = self
+            .json(Call::new(Endpoint::AppList, Method::GET, url))
+            .await?;
         Ok(list.apps)
     }
 

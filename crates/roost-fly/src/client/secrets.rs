@@ -16,15 +16,19 @@ impl FlyClient {
     /// `POST /v1/apps/{app}/secrets` with `{"values": {"NAME": "value", …}}`: sets every pair
     /// and returns the new secrets version.
     pub async fn set_secrets(&self, app: &str, values: &[(&str, &str)]) -> Result<u64, FlyError> {
-        let values: BTreeMap<&str, Option<&str>> =
-            values.iter().map(|(name, value)| (*name, Some(*value))).collect();
-        self.update_secrets(app, UpdateSecretsRequest { values }).await
+        let values: BTreeMap<&str, Option<&str>> = values
+            .iter()
+            .map(|(name, value)| (*name, Some(*value)))
+            .collect();
+        self.update_secrets(app, UpdateSecretsRequest { values })
+            .await
     }
 
     /// The same call with `null` values: removes `names` and returns the new secrets version.
     pub async fn unset_secrets(&self, app: &str, names: &[&str]) -> Result<u64, FlyError> {
         let values = names.iter().map(|name| (*name, None)).collect();
-        self.update_secrets(app, UpdateSecretsRequest { values }).await
+        self.update_secrets(app, UpdateSecretsRequest { values })
+            .await
     }
 
     /// `GET /v1/apps/{app}/secrets`: names and digests (never values).

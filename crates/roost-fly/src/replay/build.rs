@@ -260,8 +260,7 @@ fn validate_transform(t: &Transform<'_>) -> Result<(), ReplayError> {
     {
         return Err(ReplayError::BadTransform { field: "path" });
     }
-    if t
-        .delete_headers
+    if t.delete_headers
         .iter()
         .any(|name| HeaderName::from_bytes(name.as_bytes()).is_err())
     {

@@ -23,7 +23,7 @@ impl<'a> ReplaySrc<'a> {
     /// Parses a header value such as `instance=0123;region=iad;t=1700000000000000;state=abc`.
     pub fn parse(value: &'a str) -> Result<Self, ReplayError> {
         let mut src = Self::default();
-        for (key, value) in pairs(value, REPLAY_SRC_HEADER)? {
+        each_pair(value, REPLAY_SRC_HEADER, |key, value| {
             match key {
                 "instance" => src.instance = Some(value),
                 "region" => src.region = Some(value),
@@ -31,7 +31,8 @@ impl<'a> ReplaySrc<'a> {
                 "state" => src.state = Some(value),
                 _ => {}
             }
-        }
+            Ok(())
+        })?;
         Ok(src)
     }
 }
@@ -79,7 +80,7 @@ impl<'a> ReplayFailed<'a> {
             reason: None,
             elapsed_ms: None,
         };
-        for (key, value) in pairs(value, REPLAY_FAILED_HEADER)? {
+        each_pair(value, REPLAY_FAILED_HEADER, |key, value| {
             match key {
                 "instance" => failed.instance = Some(value),
                 "app" => failed.app = Some(value),
@@ -96,35 +97,45 @@ impl<'a> ReplayFailed<'a> {
                 "elapsed_ms" => failed.elapsed_ms = Some(number(value, REPLAY_FAILED_HEADER)?),
                 _ => {}
             }
-        }
+            Ok(())
+        })?;
         Ok(failed)
     }
 }
 
-/// Splits `k=v;k=v`, trimming spaces and one pair of surrounding double quotes from values.
-fn pairs<'a>(
-    value: &'a str,
-    header: &'static str,
-) -> Result<impl Iterator<Item = (&'a str, &'a str)>, ReplayError> {
-    let malformed = || ReplayError::Malformed { header };
-    if value.trim().is_empty() {
-        return Err(malformed());
-    }
-    let parsed: Vec<(&str, &str)> = value
+/// Splits `k=v;k=v` lazily (no allocation), trimming spaces and one pair of surrounding double
+/// quotes from values. A part without `=` yields `None`; an empty header yields nothing.
+fn pairs(value: &str) -> impl Iterator<Item = Option<(&str, &str)>> {
+    value
         .split(';')
         .map(str::trim)
         .filter(|part| !part.is_empty())
         .map(|part| {
-            let (key, value) = part.split_once('=').ok_or_else(malformed)?;
+            let (key, value) = part.split_once('=')?;
             let value = value.trim();
             let value = value
                 .strip_prefix('"')
                 .and_then(|v| v.strip_suffix('"'))
                 .unwrap_or(value);
-            Ok((key.trim(), value))
+            Some((key.trim(), value))
         })
-        .collect::<Result<_, ReplayError>>()?;
-    Ok(parsed.into_iter())
+}
+
+/// Every pair of `value`, or `Malformed` for an empty header or a part without `=`.
+fn each_pair<'a>(
+    value: &'a str,
+    header: &'static str,
+    mut f: impl FnMut(&'a str, &'a str) -> Result<(), ReplayError>,
+) -> Result<(), ReplayError> {
+    let malformed = ReplayError::Malformed { header };
+    if value.trim().is_empty() {
+        return Err(malformed);
+    }
+    for pair in pairs(value) {
+        let (key, value) = pair.ok_or(malformed.clone())?;
+        f(key, value)?;
+    }
+    Ok(())
 }
 
 fn number(value: &str, header: &'static str) -> Result<u64, ReplayError> {
@@ -137,8 +148,8 @@ mod tests {
 
     #[test]
     fn replay_src_fields_are_read() {
-        let src = ReplaySrc::parse("instance=3d8d413b;region=iad;t=1700000000123456;state=abc")
-            .unwrap();
+        let src =
+            ReplaySrc::parse("instance=3d8d413b;region=iad;t=1700000000123456;state=abc").unwrap();
         assert_eq!(
             src,
             ReplaySrc {

@@ -8,7 +8,11 @@ use roost_fly::FlyErrorKind;
 #[tokio::test]
 async fn create_app_posts_name_and_org_slug() {
     let fly = FakeFly::start(|_| Reply::fixture(201, "app_create_response.json")).await;
-    let created = fly.client().create_app("roost-u-abc123", None).await.unwrap();
+    let created = fly
+        .client()
+        .create_app("roost-u-abc123", None)
+        .await
+        .unwrap();
     assert_eq!(created.id, "0ynwkrr5p9jv2e9w");
     assert_eq!(created.created_at, Some(1_763_900_000_000));
 
@@ -43,7 +47,10 @@ async fn get_app_parses_the_documented_answer() {
     assert_eq!(app.organization.unwrap().slug, "roost-org");
     assert_eq!(app.machine_count, Some(1));
     let request = fly.only_request();
-    assert_eq!((request.method.as_str(), request.uri().as_str()), ("GET", "/v1/apps/roost-u-abc123"));
+    assert_eq!(
+        (request.method.as_str(), request.uri().as_str()),
+        ("GET", "/v1/apps/roost-u-abc123")
+    );
     assert!(request.body.is_empty());
 }
 
@@ -59,7 +66,10 @@ async fn list_apps_queries_the_configured_org() {
 #[tokio::test]
 async fn delete_app_with_force() {
     let fly = FakeFly::start(|_| Reply::json(202, "")).await;
-    fly.client().delete_app("roost-u-abc123", true).await.unwrap();
+    fly.client()
+        .delete_app("roost-u-abc123", true)
+        .await
+        .unwrap();
     let request = fly.only_request();
     assert_eq!(request.method, "DELETE");
     assert_eq!(request.uri(), "/v1/apps/roost-u-abc123?force=true");

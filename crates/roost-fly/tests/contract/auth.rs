@@ -20,7 +20,10 @@ async fn header_sent_for(token: &str) -> String {
 
 #[tokio::test]
 async fn macaroon_tokens_are_sent_with_the_flyv1_scheme() {
-    assert_eq!(header_sent_for("fm2_lJPE,fm2_abc").await, "FlyV1 fm2_lJPE,fm2_abc");
+    assert_eq!(
+        header_sent_for("fm2_lJPE,fm2_abc").await,
+        "FlyV1 fm2_lJPE,fm2_abc"
+    );
     assert_eq!(header_sent_for("fm1r_xyz").await, "FlyV1 fm1r_xyz");
 }
 

@@ -19,7 +19,11 @@ async fn unauthorized_keeps_flys_message_and_request_id() {
 
 #[tokio::test]
 async fn a_taken_app_name_is_name_taken_in_both_body_forms() {
-    for (status, fixture) in [(422, "error_name_taken.json"), (422, "error_name_taken_legacy.json"), (403, "error_name_taken_legacy.json")] {
+    for (status, fixture) in [
+        (422, "error_name_taken.json"),
+        (422, "error_name_taken_legacy.json"),
+        (403, "error_name_taken_legacy.json"),
+    ] {
         let fly = FakeFly::start(move |_| Reply::fixture(status, fixture)).await;
         let err = fly.client().create_app("taken", None).await.unwrap_err();
         assert_eq!(err.kind, FlyErrorKind::NameTaken, "{status} {fixture}");

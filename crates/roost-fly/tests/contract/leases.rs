@@ -19,8 +19,14 @@ async fn acquire_posts_ttl_and_description_and_parses_the_lease() {
     assert_eq!(lease.expires_at, 1_763_921_100);
     assert_eq!(lease.owner, "ops@example.com");
     let request = fly.only_request();
-    assert_eq!((request.method.as_str(), request.uri().as_str()), ("POST", "/v1/apps/a/machines/m1/lease"));
-    assert_eq!(request.json(), json!({"ttl": 30, "description": "roost image rollout"}));
+    assert_eq!(
+        (request.method.as_str(), request.uri().as_str()),
+        ("POST", "/v1/apps/a/machines/m1/lease")
+    );
+    assert_eq!(
+        request.json(),
+        json!({"ttl": 30, "description": "roost image rollout"})
+    );
     assert_eq!(request.header("fly-machine-lease-nonce"), None);
     // The nonce is a credential for the lease: Debug hides it.
     assert!(!format!("{lease:?}").contains("8d7a1c2f9e3b"));
@@ -48,11 +54,17 @@ async fn refresh_is_the_same_post_with_the_nonce_header_and_release_deletes_with
     assert_eq!(requests[0].json(), json!({"ttl": 30}));
     assert_eq!(requests[1].method, "POST");
     assert_eq!(requests[1].uri(), "/v1/apps/a/machines/m1/lease");
-    assert_eq!(requests[1].header("fly-machine-lease-nonce"), Some("8d7a1c2f9e3b"));
+    assert_eq!(
+        requests[1].header("fly-machine-lease-nonce"),
+        Some("8d7a1c2f9e3b")
+    );
     assert_eq!(requests[1].json(), json!({"ttl": 60}));
     assert_eq!(requests[2].method, "DELETE");
     assert_eq!(requests[2].uri(), "/v1/apps/a/machines/m1/lease");
-    assert_eq!(requests[2].header("fly-machine-lease-nonce"), Some("8d7a1c2f9e3b"));
+    assert_eq!(
+        requests[2].header("fly-machine-lease-nonce"),
+        Some("8d7a1c2f9e3b")
+    );
 }
 
 #[tokio::test]
@@ -71,5 +83,8 @@ async fn a_lease_held_elsewhere_is_lease_held_and_a_missing_one_is_none() {
     assert!(err.message.contains("lease currently held"), "{err}");
     assert_eq!(client.get_lease("a", "m1").await.unwrap(), None);
     // A 409 is not retried: only one POST went out.
-    assert_eq!(fly.requests().iter().filter(|r| r.method == "POST").count(), 1);
+    assert_eq!(
+        fly.requests().iter().filter(|r| r.method == "POST").count(),
+        1
+    );
 }

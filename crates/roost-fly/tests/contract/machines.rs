@@ -126,8 +126,15 @@ async fn create_flags_use_flys_names_and_are_omitted_when_unset() {
 #[tokio::test]
 async fn a_documented_machine_parses_with_flys_field_names() {
     let fly = FakeFly::start(|_| Reply::fixture(200, "machine.json")).await;
-    let machine = fly.client().get_machine("roost-u-abc123", "3d8d413b29d089").await.unwrap();
-    assert_eq!(fly.only_request().uri(), "/v1/apps/roost-u-abc123/machines/3d8d413b29d089");
+    let machine = fly
+        .client()
+        .get_machine("roost-u-abc123", "3d8d413b29d089")
+        .await
+        .unwrap();
+    assert_eq!(
+        fly.only_request().uri(),
+        "/v1/apps/roost-u-abc123/machines/3d8d413b29d089"
+    );
 
     assert_eq!(machine.region, "iad");
     assert_eq!(machine.instance_id, "01HXYZINSTANCE");
@@ -140,7 +147,10 @@ async fn a_documented_machine_parses_with_flys_field_names() {
     assert_eq!(service.ports[0].force_https, Some(true));
     assert_eq!(service.autostart, Some(true));
     assert_eq!(service.autostop, Some(Autostop::Stop));
-    assert_eq!(config.restart.as_ref().unwrap().policy, Some(RestartPolicy::OnFailure));
+    assert_eq!(
+        config.restart.as_ref().unwrap().policy,
+        Some(RestartPolicy::OnFailure)
+    );
     assert_eq!(config.mounts[0].volume, "vol_abc123");
     assert_eq!(config.guest.as_ref().unwrap().memory_mb, Some(512));
     assert_eq!(config.checks["alive"].interval, secs(15));
@@ -149,7 +159,11 @@ async fn a_documented_machine_parses_with_flys_field_names() {
 #[tokio::test]
 async fn legacy_answers_parse() {
     let fly = FakeFly::start(|_| Reply::fixture(200, "machine_legacy_autostop.json")).await;
-    let machine = fly.client().get_machine("a", "148ed21a0d3908").await.unwrap();
+    let machine = fly
+        .client()
+        .get_machine("a", "148ed21a0d3908")
+        .await
+        .unwrap();
     let config = machine.config.unwrap();
     assert_eq!(config.services[0].autostop, Some(Autostop::Stop));
     assert_eq!(config.services[1].autostop, Some(Autostop::Off));
@@ -167,14 +181,22 @@ async fn update_sends_the_whole_config_back_including_fields_we_do_not_model() {
     config.image = "registry.fly.io/roost-workspace@sha256:feedface".into();
     let nonce = LeaseNonce("8d7a1c2f9e3b".into());
     client
-        .update_machine("a", "3d8d413b29d089", &UpdateMachineRequest::new(config), Some(&nonce))
+        .update_machine(
+            "a",
+            "3d8d413b29d089",
+            &UpdateMachineRequest::new(config),
+            Some(&nonce),
+        )
         .await
         .unwrap();
 
     let update = fly.requests().pop().unwrap();
     assert_eq!(update.method, "POST");
     assert_eq!(update.uri(), "/v1/apps/a/machines/3d8d413b29d089");
-    assert_eq!(update.header("fly-machine-lease-nonce"), Some("8d7a1c2f9e3b"));
+    assert_eq!(
+        update.header("fly-machine-lease-nonce"),
+        Some("8d7a1c2f9e3b")
+    );
     let mut expected = fixture_json("machine.json")["config"].clone();
     expected["image"] = json!("registry.fly.io/roost-workspace@sha256:feedface");
     assert_eq!(update.json(), json!({ "config": expected }));
@@ -182,7 +204,13 @@ async fn update_sends_the_whole_config_back_including_fields_we_do_not_model() {
 
 #[tokio::test]
 async fn list_machines_sends_metadata_filters_and_include_deleted() {
-    let fly = FakeFly::start(|_| Reply::json(200, format!("[{}]", crate::fake_fly::fixture("machine.json")))).await;
+    let fly = FakeFly::start(|_| {
+        Reply::json(
+            200,
+            format!("[{}]", crate::fake_fly::fixture("machine.json")),
+        )
+    })
+    .await;
     let filter = ListMachines {
         include_deleted: true,
         region: Some("iad".into()),
@@ -230,7 +258,10 @@ async fn start_parses_both_documented_answers() {
         let started = fly.client().start_machine("a", "m1", None).await.unwrap();
         assert_eq!(started.previous_state.as_deref(), Some(previous));
         let request = fly.only_request();
-        assert_eq!((request.method.as_str(), request.uri().as_str()), ("POST", "/v1/apps/a/machines/m1/start"));
+        assert_eq!(
+            (request.method.as_str(), request.uri().as_str()),
+            ("POST", "/v1/apps/a/machines/m1/start")
+        );
     }
 }
 
@@ -246,11 +277,17 @@ async fn stop_always_sends_a_json_object() {
         signal: Some("SIGTERM".into()),
         timeout: secs(10),
     };
-    client.stop_machine("a", "m1", &request, None).await.unwrap();
+    client
+        .stop_machine("a", "m1", &request, None)
+        .await
+        .unwrap();
     let requests = fly.requests();
     assert_eq!(requests[0].uri(), "/v1/apps/a/machines/m1/stop");
     assert_eq!(requests[0].json(), json!({}));
-    assert_eq!(requests[1].json(), json!({"signal": "SIGTERM", "timeout": "10s"}));
+    assert_eq!(
+        requests[1].json(),
+        json!({"signal": "SIGTERM", "timeout": "10s"})
+    );
 }
 
 #[tokio::test]
@@ -277,26 +314,50 @@ async fn lifecycle_calls_use_the_documented_paths_and_carry_the_lease_nonce() {
         .restart_machine("a", "m1", &RestartMachineRequest::default(), lease)
         .await
         .unwrap();
-    client.destroy_machine("a", "m1", true, lease).await.unwrap();
-    client.destroy_machine("a", "m1", false, None).await.unwrap();
+    client
+        .destroy_machine("a", "m1", true, lease)
+        .await
+        .unwrap();
+    client
+        .destroy_machine("a", "m1", false, None)
+        .await
+        .unwrap();
 
     let seen: Vec<_> = fly
         .requests()
         .iter()
-        .map(|r| (r.method.clone(), r.uri(), r.header("fly-machine-lease-nonce").map(str::to_owned)))
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.uri(),
+                r.header("fly-machine-lease-nonce").map(str::to_owned),
+            )
+        })
         .collect();
     let with = Some("n0nce".to_owned());
     assert_eq!(
         seen,
         [
-            ("POST".into(), "/v1/apps/a/machines/m1/suspend".into(), with.clone()),
+            (
+                "POST".into(),
+                "/v1/apps/a/machines/m1/suspend".into(),
+                with.clone()
+            ),
             (
                 "POST".into(),
                 "/v1/apps/a/machines/m1/restart?signal=SIGINT&timeout=5s&force_stop=true".into(),
                 with.clone()
             ),
-            ("POST".into(), "/v1/apps/a/machines/m1/restart".into(), with.clone()),
-            ("DELETE".into(), "/v1/apps/a/machines/m1?force=true".into(), with),
+            (
+                "POST".into(),
+                "/v1/apps/a/machines/m1/restart".into(),
+                with.clone()
+            ),
+            (
+                "DELETE".into(),
+                "/v1/apps/a/machines/m1?force=true".into(),
+                with
+            ),
             ("DELETE".into(), "/v1/apps/a/machines/m1".into(), None),
         ]
     );

@@ -12,12 +12,21 @@ use roost_fly::types::MachineState;
 async fn wait_asks_for_the_state_with_the_60_second_cap() {
     let fly = FakeFly::start(|_| Reply::fixture(200, "wait_ok.json")).await;
     fly.client()
-        .wait_for_state("a", "m1", &MachineState::Started, None, Duration::from_secs(300))
+        .wait_for_state(
+            "a",
+            "m1",
+            &MachineState::Started,
+            None,
+            Duration::from_secs(300),
+        )
         .await
         .unwrap();
     let request = fly.only_request();
     assert_eq!(request.method, "GET");
-    assert_eq!(request.uri(), "/v1/apps/a/machines/m1/wait?state=started&timeout=60");
+    assert_eq!(
+        request.uri(),
+        "/v1/apps/a/machines/m1/wait?state=started&timeout=60"
+    );
 }
 
 #[tokio::test]
@@ -52,11 +61,20 @@ async fn a_408_from_the_server_side_cap_is_looped_until_the_state_is_reached() {
     })
     .await;
     fly.client()
-        .wait_for_state("a", "m1", &MachineState::Started, None, Duration::from_secs(600))
+        .wait_for_state(
+            "a",
+            "m1",
+            &MachineState::Started,
+            None,
+            Duration::from_secs(600),
+        )
         .await
         .unwrap();
     let uris: Vec<_> = fly.requests().iter().map(|r| r.uri()).collect();
-    assert_eq!(uris, vec!["/v1/apps/a/machines/m1/wait?state=started&timeout=60"; 3]);
+    assert_eq!(
+        uris,
+        vec!["/v1/apps/a/machines/m1/wait?state=started&timeout=60"; 3]
+    );
 }
 
 #[tokio::test]
@@ -74,11 +92,20 @@ async fn the_callers_deadline_ends_the_wait_with_wait_timed_out() {
     .await;
     let err = fly
         .client()
-        .wait_for_state("a", "m1", &MachineState::Started, None, Duration::from_secs(1))
+        .wait_for_state(
+            "a",
+            "m1",
+            &MachineState::Started,
+            None,
+            Duration::from_secs(1),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind, FlyErrorKind::WaitTimedOut);
-    assert!(err.to_string().contains("did not reach state started"), "{err}");
+    assert!(
+        err.to_string().contains("did not reach state started"),
+        "{err}"
+    );
     assert_eq!(
         fly.only_request().uri(),
         "/v1/apps/a/machines/m1/wait?state=started&timeout=1"

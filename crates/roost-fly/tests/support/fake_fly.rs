@@ -136,7 +136,11 @@ impl FakeFly {
     /// The only request so far (panics otherwise).
     pub fn only_request(&self) -> Recorded {
         let requests = self.requests();
-        assert_eq!(requests.len(), 1, "expected exactly one request: {requests:#?}");
+        assert_eq!(
+            requests.len(),
+            1,
+            "expected exactly one request: {requests:#?}"
+        );
         requests.into_iter().next().unwrap()
     }
 
