@@ -156,6 +156,11 @@ pub struct Config {
     #[arg(long, env = "ROOST_TENANT_CACHE_TTL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub tenant_cache_ttl: Duration,
 
+    /// This router process's name in provisioning leases. Default: `FLY_MACHINE_ID`, so a
+    /// restarted router machine picks its own unfinished work up at once; else a random id.
+    #[arg(long, env = "ROOST_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+
     /// Log format.
     #[arg(long, env = "ROOST_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
@@ -178,6 +183,8 @@ pub struct Settings {
     pub signing_key: Option<SigningKey>,
     /// The verifier holding every trusted public key.
     pub verifier: Verifier,
+    /// `ROOST_TOKEN_KEYS` as given (public keys; republished and handed to tenants).
+    pub token_keys: Option<String>,
     /// The Machines API base URL.
     pub fly_api_url: Url,
     /// The Fly API token (secret).
@@ -204,6 +211,8 @@ pub struct Settings {
     pub tenant_cache_size: u64,
     /// Tenant cache TTL.
     pub tenant_cache_ttl: Duration,
+    /// This router's lease-owner id.
+    pub instance_id: String,
     /// Log format.
     pub log_format: LogFormat,
 }
@@ -350,6 +359,7 @@ impl Config {
             listen: SocketAddr::new(self.host, self.port),
             signing_key,
             verifier,
+            token_keys: self.token_keys.clone(),
             fly_api_url,
             fly_api_token,
             fly_org: self.fly_org.clone(),
@@ -363,6 +373,12 @@ impl Config {
             token_cache_size: self.token_cache_size,
             tenant_cache_size: self.tenant_cache_size,
             tenant_cache_ttl: self.tenant_cache_ttl,
+            instance_id: self
+                .instance_id
+                .clone()
+                .or_else(|| std::env::var("FLY_MACHINE_ID").ok())
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| format!("router-{}", uuid::Uuid::new_v4().simple())),
             log_format: self.log_format,
         })
     }

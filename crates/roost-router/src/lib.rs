@@ -1,10 +1,29 @@
 //! roost's router: tenants and provisioning, the fly-replay hot path, and (later) the OAuth
 //! authorization server.
 //!
-//! Module map: [`config`] (flags and `ROOST_*` env), [`db`] (SQLite/PostgreSQL pool and
-//! migrations), [`tenants`] (the tenant state machine and its rows).
+//! Module map:
+//! * [`config`]: flags and `ROOST_*` env, validated into `Settings`.
+//! * [`db`]: the SQLite/PostgreSQL pool and migrations.
+//! * [`tenants`]: the tenant state machine, its rows, and the cache the hot path reads.
+//! * [`auth`]: bearer-token verification with the verdict cache.
+//! * [`replay`]: the hot path, `/mcp` → `fly-replay`.
+//! * [`provision`]: the reconciler that creates each tenant's app, volume and machine.
+//! * [`proxy`]: forwarding of bodies too large to replay.
+//! * [`discovery`], [`health`], [`metrics`]: the small endpoints.
+//! * [`server`]: the state, the merged routes, and [`server::run`].
 
+pub mod auth;
 pub mod config;
 pub mod db;
+pub mod discovery;
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod provision;
+pub mod proxy;
+pub mod replay;
+pub mod server;
 pub mod telemetry;
 pub mod tenants;
+
+pub use server::{AppState, StartError, app, run};

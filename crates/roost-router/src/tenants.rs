@@ -5,6 +5,7 @@
 //! `tenant` claim of a token before anything exists on Fly; it is also the first choice of Fly
 //! app name, and stays the tenant's id when that name turns out to be taken.
 
+pub mod cache;
 pub mod state;
 pub mod store;
 

@@ -1,0 +1,281 @@
+//! The reverse proxy for requests Fly's proxy cannot replay: bodies over 1 MiB, or bodies of
+//! unknown length (fly.md §1.6). The router forwards them itself to the tenant's machine over
+//! the private network (`<machine>.vm.<app>.internal`), streaming both ways.
+//!
+//! A replay would have woken a stopped machine through autostart; a direct connection does
+//! not, so the machine is started through the Machines API first. How a private name becomes
+//! an address is a [`PrivateNetwork`]: DNS on Fly, flylocal's lookup in development.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, header};
+use axum::response::Response;
+use futures::future::BoxFuture;
+use roost_fly::types::MachineState;
+use roost_fly::{FlyClient, FlyError};
+use url::Url;
+
+use crate::error::ApiError;
+use crate::server::AppState;
+use crate::tenants::cache::Route;
+
+/// How long a stopped machine may take to start before the request fails.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a request could not be forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The tenant has no machine yet.
+    #[error("tenant {0} has no machine")]
+    NoMachine(String),
+    /// Starting the machine failed.
+    #[error("starting machine {machine} of {app}: {source}")]
+    Start {
+        /// The app.
+        app: String,
+        /// The machine.
+        machine: String,
+        /// Fly's answer.
+        source: FlyError,
+    },
+    /// The private name did not resolve.
+    #[error("cannot resolve {host}: {why}")]
+    Resolve {
+        /// The name.
+        host: String,
+        /// Why.
+        why: String,
+    },
+    /// The tenant did not answer.
+    #[error("forwarding to {addr}: {source}")]
+    Upstream {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: reqwest::Error,
+    },
+}
+
+/// Turns a tenant machine's private name into an address to connect to.
+pub trait PrivateNetwork: Send + Sync {
+    /// The address of `host:port`, where `host` is `<machine>.vm.<app>.internal`.
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, Result<SocketAddr, ProxyError>>;
+}
+
+/// Fly's private network: `.internal` names resolve through the machine's DNS (6PN).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlyDns;
+
+impl PrivateNetwork for FlyDns {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, Result<SocketAddr, ProxyError>> {
+        Box::pin(async move {
+            let resolve_error = |why: String| ProxyError::Resolve {
+                host: host.to_owned(),
+                why,
+            };
+            tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| resolve_error(e.to_string()))?
+                .next()
+                .ok_or_else(|| resolve_error("no address".to_owned()))
+        })
+    }
+}
+
+/// flylocal's private network: `GET <api>/flylocal/v1/resolve?host=…&port=…`.
+#[derive(Debug, Clone)]
+pub struct FlyLocalNetwork {
+    api_url: Url,
+    http: reqwest::Client,
+}
+
+impl FlyLocalNetwork {
+    /// Resolves through the flylocal Machines API at `api_url`.
+    pub fn new(api_url: Url) -> Self {
+        FlyLocalNetwork {
+            api_url,
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+impl PrivateNetwork for FlyLocalNetwork {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, Result<SocketAddr, ProxyError>> {
+        Box::pin(async move {
+            let resolve_error = |why: String| ProxyError::Resolve {
+                host: host.to_owned(),
+                why,
+            };
+            let mut url = self
+                .api_url
+                .join("/flylocal/v1/resolve")
+                .map_err(|e| resolve_error(e.to_string()))?;
+            url.query_pairs_mut()
+                .append_pair("host", host)
+                .append_pair("port", &port.to_string());
+            #[derive(serde::Deserialize)]
+            struct Answer {
+                addr: String,
+            }
+            let answer: Answer = self
+                .http
+                .get(url)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| resolve_error(e.to_string()))?
+                .json()
+                .await
+                .map_err(|e| resolve_error(e.to_string()))?;
+            answer
+                .addr
+                .parse()
+                .map_err(|e: std::net::AddrParseError| resolve_error(e.to_string()))
+        })
+    }
+}
+
+/// Forwards requests to tenant machines. Cheap to clone.
+#[derive(Clone)]
+pub struct Forwarder {
+    fly: FlyClient,
+    network: Arc<dyn PrivateNetwork>,
+    http: reqwest::Client,
+    internal_port: u16,
+}
+
+impl Forwarder {
+    /// A forwarder that starts machines through `fly`, finds them through `network`, and
+    /// connects to `internal_port`.
+    pub fn new(fly: FlyClient, network: Arc<dyn PrivateNetwork>, internal_port: u16) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            // No overall timeout: MCP responses may be long-lived SSE streams.
+            .build()
+            .unwrap_or_default();
+        Forwarder {
+            fly,
+            network,
+            http,
+            internal_port,
+        }
+    }
+
+    /// Sends `request` to the tenant's machine and streams the answer back.
+    pub async fn forward(&self, route: &Route, request: Request) -> Result<Response, ProxyError> {
+        let machine = route
+            .machine_id
+            .as_deref()
+            .ok_or_else(|| ProxyError::NoMachine(route.tenant_id.clone()))?;
+        self.ensure_started(&route.app_name, machine).await?;
+        let host = format!("{machine}.vm.{}.internal", route.app_name);
+        let addr = self.network.resolve(&host, self.internal_port).await?;
+
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let url = format!("http://{addr}{path}");
+        let mut headers = parts.headers;
+        strip_hop_by_hop(&mut headers);
+        let upstream = self
+            .http
+            .request(parts.method, url)
+            // The original Host stays: the workspace checks it against its public name.
+            .headers(headers)
+            .body(reqwest::Body::wrap_stream(body.into_data_stream()))
+            .send()
+            .await
+            .map_err(|source| ProxyError::Upstream { addr, source })?;
+
+        let mut response = Response::builder().status(upstream.status());
+        if let Some(headers) = response.headers_mut() {
+            headers.extend(upstream.headers().clone());
+            strip_hop_by_hop(headers);
+        }
+        Ok(response
+            .body(Body::from_stream(upstream.bytes_stream()))
+            .unwrap_or_else(|_| Response::new(Body::empty())))
+    }
+
+    /// Starts the machine when it is not running and waits until it is.
+    async fn ensure_started(&self, app: &str, machine: &str) -> Result<(), ProxyError> {
+        let start_error = |source| ProxyError::Start {
+            app: app.to_owned(),
+            machine: machine.to_owned(),
+            source,
+        };
+        let current = self
+            .fly
+            .get_machine(app, machine)
+            .await
+            .map_err(start_error)?;
+        if current.state == MachineState::Started {
+            return Ok(());
+        }
+        tracing::info!(app, machine, state = %current.state, "starting the tenant machine for a proxied request");
+        if let Err(e) = self.fly.start_machine(app, machine, None).await {
+            // 412: it is already starting (or stopping); waiting settles it either way.
+            if e.kind != roost_fly::FlyErrorKind::Precondition {
+                return Err(start_error(e));
+            }
+        }
+        self.fly
+            .wait_for_state(app, machine, &MachineState::Started, None, START_TIMEOUT)
+            .await
+            .map_err(start_error)
+    }
+}
+
+/// Removes the headers that describe one connection, not the request (RFC 9110 §7.6.1).
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named_in_connection: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named_in_connection {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// The hot path's branch for bodies Fly cannot replay.
+pub async fn forward(
+    state: &AppState,
+    route: &Route,
+    request: Request,
+) -> Result<Response, ApiError> {
+    state.forwarder.forward(route, request).await.map_err(|e| {
+        tracing::warn!(tenant = %route.tenant_id, app = %route.app_name, error = %e, "could not proxy a large request");
+        ApiError::BadGateway
+    })
+}
