@@ -205,6 +205,11 @@ async fn boot(platform: Arc<Platform>, id: String) {
         let volumes = inner.volumes.clone();
         let machine = inner.machines.get_mut(&id)?;
         if machine.state != MachineState::Starting {
+            // A stop arrived before anything was spawned: settle where it asked, now.
+            if let Some(target) = machine.runtime.requested.take() {
+                machine.state = target;
+                machine.push_event(event("exit", target.as_str(), "user"));
+            }
             return None;
         }
         machine.runtime.generation += 1;
@@ -225,10 +230,13 @@ async fn boot(platform: Arc<Platform>, id: String) {
                 }
                 machine.runtime.pid = pid;
                 machine.runtime.ports = plan.ports.clone();
-                if machine.state == MachineState::Starting {
-                    machine.state = MachineState::Started;
-                    machine.push_event(event("start", "started", "flyd"));
+                if machine.state != MachineState::Starting {
+                    // A stop arrived while spawning, when there was no process to signal yet:
+                    // end this one; its exit settles the requested state.
+                    return false;
                 }
+                machine.state = MachineState::Started;
+                machine.push_event(event("start", "started", "flyd"));
                 true
             });
             info!(machine = %id, pid = ?pid, ports = ?plan.ports, "machine process started");
@@ -252,7 +260,11 @@ fn launch_failed(platform: &Platform, id: &str, why: &str) {
     warn!(machine = %id, error = %why, "machine failed to launch");
     platform.store.update(|inner| {
         if let Some(machine) = inner.machines.get_mut(id) {
-            machine.state = MachineState::Failed;
+            machine.state = machine
+                .runtime
+                .requested
+                .take()
+                .unwrap_or(MachineState::Failed);
             machine.runtime.pid = None;
             machine.push_event(event("launch", "failed", "flyd"));
         }

@@ -487,3 +487,18 @@ async fn an_injected_timeout_holds_the_answer_but_the_action_happens() {
     h.fly.set_faults(Faults::default());
     assert_eq!(h.get("/v1/apps/slow").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_stop_right_after_create_settles_in_stopped() {
+    let h = Harness::start().await;
+    h.create_app("race").await;
+    for _ in 0..5 {
+        let id = h.create_machine("race", echo_config(true)).await;
+        let stop = h
+            .post(&format!("/v1/apps/race/machines/{id}/stop"), json!({}))
+            .await;
+        assert_eq!(stop.status, StatusCode::OK);
+        h.wait_state("race", &id, "stopped").await;
+        assert_eq!(pid_of(&h, &id), None, "no process outlives the stop");
+    }
+}
