@@ -349,3 +349,42 @@ fn record_metrics(endpoint: Endpoint, result: &Result<Answer, FlyError>, elapsed
     )
     .record(elapsed.as_secs_f64());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> FlyClient {
+        FlyClient::new(FlyClientConfig::new(base.parse().unwrap(), "fm2_x", "org")).unwrap()
+    }
+
+    #[test]
+    fn paths_go_under_v1_of_the_base_url_with_segments_encoded() {
+        let url = client("http://_api.internal:4280").url(&["apps", "a b/c", "machines"]);
+        assert_eq!(
+            url.as_str(),
+            "http://_api.internal:4280/v1/apps/a%20b%2Fc/machines"
+        );
+        let url = client("http://localhost:9000/fly/").url(&["apps"]);
+        assert_eq!(url.as_str(), "http://localhost:9000/fly/v1/apps");
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn debug_shows_where_not_how_it_authenticates() {
+        let text = format!("{:?}", client("https://api.machines.dev"));
+        assert!(text.contains("api.machines.dev"), "{text}");
+        assert!(!text.contains("fm2_x"), "{text}");
+    }
+}

@@ -22,6 +22,7 @@ pub mod replay;
 mod retry;
 pub mod types;
 
+pub use auth::InvalidToken;
 pub use client::{ClientBuildError, FlyClient, ListMachines};
 pub use config::FlyClientConfig;
 pub use error::{Endpoint, FlyError, FlyErrorKind};

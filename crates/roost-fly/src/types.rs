@@ -28,9 +28,9 @@ pub use machine::{
     RestartMachineRequest, StartMachineResponse, StopMachineRequest, UpdateMachineRequest,
 };
 pub use machine_config::{
-    Autostop, Concurrency, GuestConfig, HttpOptions, InitConfig, MachineCheck, MachineConfig,
-    MachineHttpHeader, MachinePort, MachineService, Mount, RestartConfig, RestartPolicy,
-    StopConfig, TlsOptions,
+    Autostop, Concurrency, Extra, GuestConfig, HttpOptions, InitConfig, MachineCheck,
+    MachineConfig, MachineHttpHeader, MachinePort, MachineService, Mount, RestartConfig,
+    RestartPolicy, StopConfig, TlsOptions,
 };
 pub use secret::AppSecret;
 pub(crate) use secret::{SecretsResponse, UpdateSecretsRequest};
