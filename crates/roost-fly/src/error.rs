@@ -140,7 +140,8 @@ pub enum FlyErrorKind {
     /// 412: the Machine is in a state that refuses this call (e.g. `replacing` refuses start),
     /// or a supplied version is stale. Retrying later usually works.
     Precondition,
-    /// 429 that survived the retries. `retry_after` is Fly's `Retry-After`, when it sent one.
+    /// 429 that survived the retries, or whose `Retry-After` was over a minute (not slept
+    /// through inside the call). `retry_after` is Fly's `Retry-After`, when it sent one.
     RateLimited {
         /// How long Fly asked us to wait.
         retry_after: Option<Duration>,

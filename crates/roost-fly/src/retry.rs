@@ -17,6 +17,11 @@ use rand::Rng;
 
 use crate::error::{Endpoint, FlyError, FlyErrorKind};
 
+/// The longest `Retry-After` waited for inside one call. Beyond it the caller gets
+/// [`FlyErrorKind::RateLimited`] and decides (a reconciler would rather move on to other work
+/// than hold a task for minutes).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// How often and how patiently failed calls are retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -66,7 +71,7 @@ impl RetryPolicy {
                 // Without Retry-After, wait at least one replenish interval of Fly's 1/s limit
                 // so the retry does not land in the same exhausted bucket.
                 let floor = retry_after.unwrap_or(Duration::from_secs(1));
-                Some(floor.max(jittered))
+                (floor <= MAX_RETRY_AFTER).then(|| floor.max(jittered))
             }
             FlyErrorKind::Transient if error.not_sent || endpoint.is_idempotent() => Some(jittered),
             _ => None,
@@ -108,6 +113,13 @@ mod tests {
         let limited = error(Endpoint::AppCreate, 429, Some(Duration::from_secs(7)));
         let delay = policy.next_delay(Endpoint::AppCreate, 1, &limited).unwrap();
         assert!(delay >= Duration::from_secs(7));
+    }
+
+    #[test]
+    fn a_retry_after_beyond_a_minute_is_left_to_the_caller() {
+        let policy = RetryPolicy::default();
+        let limited = error(Endpoint::MachineGet, 429, Some(Duration::from_secs(3600)));
+        assert_eq!(policy.next_delay(Endpoint::MachineGet, 1, &limited), None);
     }
 
     #[test]
