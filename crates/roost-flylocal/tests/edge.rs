@@ -351,3 +351,35 @@ async fn default_app_and_external_apps_replay_like_machines() {
         "{src}"
     );
 }
+
+#[tokio::test]
+async fn elsewhere_keeps_the_replaying_machine_out_of_the_next_pick() {
+    let (h, first, _user) = stack().await;
+    let second = h.create_machine("router", echo_config(true)).await;
+    h.wait_state("router", &second, "started").await;
+    for _ in 0..4 {
+        let response = h
+            .edge(Method::GET, "router", "/")
+            .header("x-echo-replay", "elsewhere=true")
+            .send()
+            .await
+            .expect("edge");
+        let echo = echo_of(response).await;
+        let src = echo["headers"]["fly-replay-src"]
+            .as_str()
+            .expect("replayed")
+            .to_owned();
+        let replayer = src
+            .trim_start_matches("instance=")
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(replayer == first || replayer == second);
+        assert_ne!(
+            echo["machine_id"],
+            replayer.as_str(),
+            "the replay went elsewhere"
+        );
+    }
+}
