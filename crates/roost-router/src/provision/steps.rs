@@ -18,6 +18,8 @@ use crate::tenants::{Learned, StoreError, Tenant, TenantState, alternative_app_n
 
 /// How long the last step waits for the new machine to report `started`.
 const START_WAIT: Duration = Duration::from_secs(60);
+/// Launch failures of a new machine before the tenant is marked `failed`.
+const LAUNCH_ATTEMPTS: i64 = 3;
 
 /// Why a step did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +234,23 @@ async fn wait_started(ctx: &Context, tenant: &Tenant) -> Result<Tenant, StepErro
         .get_machine(app, machine_id)
         .await
         .map_err(|e| StepError::fly("reading the machine", &e))?;
+    if machine.state == MachineState::Failed {
+        // A launch failure (bad image, crash at boot) rarely fixes itself: try starting it
+        // again a couple of times, then hand it to an operator instead of looping.
+        if tenant.attempts + 1 >= LAUNCH_ATTEMPTS {
+            return Err(StepError::Permanent(format!(
+                "machine {machine_id} failed to launch {LAUNCH_ATTEMPTS} times: check the image \
+                 ({}) and the machine's logs",
+                ctx.template.image
+            )));
+        }
+        if let Err(e) = ctx.fly.start_machine(app, machine_id, None).await {
+            return Err(StepError::fly("restarting the failed machine", &e));
+        }
+        return Err(StepError::Transient(format!(
+            "machine {machine_id} failed to launch; restarted it"
+        )));
+    }
     // A machine whose workspace already went idle and stopped is provisioned all the same:
     // the next replay autostarts it.
     if !matches!(machine.state, MachineState::Started | MachineState::Stopped) {

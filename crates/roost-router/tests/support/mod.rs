@@ -25,6 +25,8 @@ pub const TEMPLATE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fly.user.
 #[derive(Clone)]
 pub struct Options {
     pub fly_api_url: String,
+    /// The public URL (shared by routers behind one name); default: the router's own address.
+    pub public_url: Option<String>,
     pub database_url: Option<String>,
     pub instance_id: Option<String>,
     pub provision_wait: Duration,
@@ -40,6 +42,7 @@ impl Options {
     pub fn with_fly(api_url: &str) -> Self {
         Options {
             fly_api_url: api_url.to_owned(),
+            public_url: None,
             database_url: None,
             instance_id: None,
             provision_wait: Duration::from_secs(30),
@@ -63,10 +66,11 @@ impl TestRouter {
         let dir = tempfile::tempdir().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let public_url = options.public_url.clone().unwrap_or_else(|| url.clone());
         let key = options.key.clone().unwrap_or_else(SigningKey::generate);
         let mut args = vec![
             "roost-router".to_owned(),
-            format!("--public-url={url}"),
+            format!("--public-url={public_url}"),
             format!("--signing-key={}", key.to_pkcs8_pem()),
             "--fly-api-token=test-token".to_owned(),
             format!("--fly-api-url={}", options.fly_api_url),
@@ -228,18 +232,22 @@ pub async fn flylocal(adjust: impl FnOnce(&mut FlyConfig)) -> (FlyLocal, tempfil
 /// Per-app counts of live resources as flylocal sees them.
 pub async fn fly_counts(fly: &FlyLocal, app: &str) -> (usize, usize) {
     let client = reqwest::Client::new();
+    // flylocal enforces Fly's rate limits on list calls too: wait out a 429.
     let get = |path: String| {
         let client = client.clone();
         async move {
-            client
-                .get(path)
-                .header("authorization", "Bearer test-token")
-                .send()
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()
+            loop {
+                let response = client
+                    .get(&path)
+                    .header("authorization", "Bearer test-token")
+                    .send()
+                    .await
+                    .unwrap();
+                if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+                    return response.json::<serde_json::Value>().await.unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
     };
     let machines = get(format!("{}/v1/apps/{app}/machines", fly.api_url())).await;
@@ -249,6 +257,9 @@ pub async fn fly_counts(fly: &FlyLocal, app: &str) -> (usize, usize) {
             .filter(|m| m["state"] != "destroyed" && m["state"] != "destroying")
             .count()
     });
+    if std::env::var("ROOST_TEST_DEBUG").is_ok() {
+        eprintln!("{app} machines: {machines:#}\nvolumes: {volumes:#}");
+    }
     let live_volumes = volumes.as_array().map_or(0, |v| {
         v.iter()
             .filter(|v| v["state"] != "destroyed" && v["state"] != "pending_destroy")
@@ -271,4 +282,48 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     false
+}
+
+/// A fresh PostgreSQL database when `ROOST_TEST_DATABASE_URL` is set (dropped with the guard).
+pub async fn postgres_database() -> Option<(String, PgGuard)> {
+    use sqlx::Connection as _;
+    let admin_url = std::env::var("ROOST_TEST_DATABASE_URL").ok()?;
+    sqlx::any::install_default_drivers();
+    let name = format!("roost_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    Some((url.to_string(), PgGuard { admin_url, name }))
+}
+
+/// Drops its test database when dropped.
+pub struct PgGuard {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgGuard {
+    fn drop(&mut self) {
+        use sqlx::Connection as _;
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
 }
