@@ -48,6 +48,9 @@ pub struct Config {
     /// App names that exist "in another organisation": creating one answers 422 `name_taken`,
     /// getting one answers 403, as Fly does for globally taken names.
     pub foreign_apps: BTreeSet<String>,
+    /// Also echo every machine's stdout/stderr through tracing (target `flylocal::machine`),
+    /// besides writing it to `logs/<id>.log`.
+    pub echo_machine_output: bool,
     /// How long the edge waits for an autostarted machine to accept connections when the
     /// replay names no `timeout`.
     pub wake_timeout: std::time::Duration,
@@ -68,6 +71,7 @@ impl Config {
             org: "personal".to_owned(),
             region: "lcl".to_owned(),
             foreign_apps: BTreeSet::new(),
+            echo_machine_output: false,
             wake_timeout: std::time::Duration::from_secs(30),
         }
     }

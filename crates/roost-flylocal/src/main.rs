@@ -50,6 +50,9 @@ struct Args {
     /// Organisation slug the platform hosts.
     #[arg(long, env = "FLYLOCAL_ORG", default_value = "personal")]
     org: String,
+    /// Echo machine stdout/stderr into flylocal's own log (they always go to <data-dir>/logs).
+    #[arg(long, env = "FLYLOCAL_ECHO_OUTPUT")]
+    echo_output: bool,
     /// Region of every machine and volume.
     #[arg(long, env = "FLYLOCAL_REGION", default_value = "lcl")]
     region: String,
@@ -93,6 +96,7 @@ fn config(args: Args) -> anyhow::Result<Config> {
     config.org = args.org;
     config.region = args.region;
     config.foreign_apps = BTreeSet::new();
+    config.echo_machine_output = args.echo_output;
     Ok(config)
 }
 

@@ -502,3 +502,15 @@ async fn a_stop_right_after_create_settles_in_stopped() {
         assert_eq!(pid_of(&h, &id), None, "no process outlives the stop");
     }
 }
+
+#[tokio::test]
+async fn echoed_machine_output_still_lands_in_the_log_file() {
+    let h = Harness::start_with(|c| c.echo_machine_output = true).await;
+    h.create_app("echoed").await;
+    let id = h.create_machine("echoed", echo_config(true)).await;
+    h.wait_state("echoed", &id, "started").await;
+    eventually("the process's stderr reaches logs/<id>.log", async || {
+        machine_log(&h, &id).contains("flylocal-echo: listening on 127.0.0.1:")
+    })
+    .await;
+}

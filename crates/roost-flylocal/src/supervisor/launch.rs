@@ -35,6 +35,8 @@ pub(super) struct LaunchPlan {
     pub workdir: PathBuf,
     pub log_file: PathBuf,
     pub failure: Option<StartFailure>,
+    /// `app/machine` label when machine output is also echoed through tracing.
+    pub echo_as: Option<String>,
 }
 
 /// One free local port per distinct `internal_port` (bound to port 0, then released: the
@@ -148,6 +150,9 @@ pub(super) fn launch_plan(
             .join("logs")
             .join(format!("{}.log", machine.id)),
         failure: platform.faults.start_failure(&spec.image),
+        echo_as: config
+            .echo_machine_output
+            .then(|| format!("{}/{}", machine.app, machine.id)),
     }
 }
 
@@ -198,11 +203,44 @@ pub(super) fn spawn_process(plan: &LaunchPlan) -> std::io::Result<Child> {
         .envs(&plan.env)
         .current_dir(&plan.workdir)
         .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
+        .kill_on_drop(true);
+    let Some(label) = &plan.echo_as else {
+        return command.stdout(log.try_clone()?).stderr(log).spawn();
+    };
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let log = tokio::fs::File::from_std(log);
+    let shared_log = std::sync::Arc::new(tokio::sync::Mutex::new(log));
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(forward(
+            stdout,
+            std::sync::Arc::clone(&shared_log),
+            label.clone(),
+        ));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(forward(stderr, shared_log, label.clone()));
+    }
+    Ok(child)
+}
+
+/// Copies a machine's output line by line into its log file and into tracing, prefixed with
+/// `app/machine`, so `roost dev` shows what the workspaces print. Ends when the pipe closes.
+async fn forward(
+    pipe: impl tokio::io::AsyncRead + Unpin,
+    log: std::sync::Arc<tokio::sync::Mutex<tokio::fs::File>>,
+    label: String,
+) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let mut lines = tokio::io::BufReader::new(pipe).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::info!(target: "flylocal::machine", machine = %label, "{line}");
+        let mut file = log.lock().await;
+        let _ = file.write_all(format!("{line}\n").as_bytes()).await;
+    }
 }
 
 #[cfg(test)]
