@@ -164,6 +164,10 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "ROOST_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+
+    /// OAuth authorization server and sign-in (see `docs/oauth.md`).
+    #[command(flatten)]
+    pub oauth: crate::oauth::OAuthConfig,
 }
 
 /// The configuration after validation, with every derived value filled in.
@@ -215,6 +219,8 @@ pub struct Settings {
     pub instance_id: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// OAuth authorization server and sign-in settings.
+    pub oauth: crate::oauth::OAuthSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -351,6 +357,13 @@ impl Config {
             });
         }
 
+        let oauth = self
+            .oauth
+            .settings(&public_url, &mcp_url, &issuer)
+            .map_err(|e| ConfigError::Invalid {
+                var: e.var,
+                reason: e.reason,
+            })?;
         Ok(Settings {
             public_url,
             mcp_url,
@@ -380,6 +393,7 @@ impl Config {
                 .filter(|id| !id.is_empty())
                 .unwrap_or_else(|| format!("router-{}", uuid::Uuid::new_v4().simple())),
             log_format: self.log_format,
+            oauth,
         })
     }
 }

@@ -10,6 +10,8 @@
 //! * [`provision`]: the reconciler that creates each tenant's app, volume and machine.
 //! * [`proxy`]: forwarding of bodies too large to replay.
 //! * [`discovery`], [`health`], [`metrics`]: the small endpoints.
+//! * [`oauth`], [`signin`], [`pages`]: the OAuth 2.1 authorization server, browser sign-in,
+//!   and the pages they render.
 //! * [`server`]: the state, the merged routes, and [`server::run`].
 
 pub mod auth;
@@ -19,11 +21,16 @@ pub mod discovery;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod oauth;
+pub mod pages;
 pub mod provision;
 pub mod proxy;
 pub mod replay;
 pub mod server;
+pub mod signin;
 pub mod telemetry;
 pub mod tenants;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use server::{AppState, StartError, app, run};

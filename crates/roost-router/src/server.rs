@@ -29,6 +29,9 @@ pub enum StartError {
     /// The tenant template is unusable.
     #[error(transparent)]
     Template(#[from] TemplateError),
+    /// The OAuth authorization server could not start.
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth::OAuthStartError),
     /// The Fly client could not be built.
     #[error("cannot build the Fly API client (check FLY_API_TOKEN and ROOST_FLY_API_URL): {0}")]
     Fly(String),
@@ -58,6 +61,8 @@ pub struct AppState {
     pub metrics: HotPathMetrics,
     /// The published token keys.
     pub jwks: Arc<JwkSet>,
+    /// The OAuth authorization server and browser sign-in.
+    pub oauth: crate::oauth::OAuth,
     resource_metadata_url: Arc<str>,
 }
 
@@ -122,6 +127,7 @@ impl AppState {
             crate::discovery::RESOURCE_METADATA_PATH
         )
         .into();
+        let oauth = crate::oauth::OAuth::start(&settings, db.clone()).await?;
         Ok(AppState {
             settings: Arc::new(settings),
             db,
@@ -131,6 +137,7 @@ impl AppState {
             forwarder,
             metrics,
             jwks: Arc::new(jwks),
+            oauth,
             resource_metadata_url,
         })
     }
@@ -171,6 +178,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(crate::replay::router())
         .merge(crate::discovery::router())
+        .merge(crate::oauth::router())
         .merge(crate::health::router())
         .merge(crate::metrics::router())
         .with_state(state)

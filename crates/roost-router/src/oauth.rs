@@ -1,0 +1,252 @@
+//! The router as an OAuth 2.1 authorization server for MCP clients (MCP authorization spec
+//! 2025-06-18 … 2026-07-28, `reference/mcp.md` §2; `docs/oauth.md` for operators).
+//!
+//! Module map:
+//! * [`config`]: the flags and the config file, validated into [`OAuthSettings`].
+//! * [`metadata`]: RFC 8414 / OIDC discovery documents.
+//! * [`clients`], [`dcr`], [`cimd`], [`fetch`]: who a client is — pre-registered, registered
+//!   dynamically (RFC 7591), or described by a metadata document fetched SSRF-safely.
+//! * [`authorize`]: the authorization endpoint, consent, and codes.
+//! * [`token`], [`revoke`]: the token endpoint (code and refresh grants) and RFC 7009.
+//! * [`store`]: the rows; [`error`]: the RFC 6749 §5.2 error responses.
+//!
+//! Sign-in (who the user is) lives in [`crate::signin`]; pages in [`crate::pages`].
+
+pub mod authorize;
+pub mod cimd;
+pub mod clients;
+pub mod config;
+pub mod dcr;
+pub mod error;
+pub mod fetch;
+pub mod metadata;
+pub mod revoke;
+pub mod store;
+pub mod token;
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Router;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use roost_token::SigningKey;
+
+pub use config::{OAuthConfig, OAuthConfigError, OAuthSettings};
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::pages::Pages;
+use crate::server::AppState;
+use crate::signin::SignIn;
+use crate::tenants::TenantStore;
+use cimd::MetadataDocuments;
+use clients::Client;
+use fetch::{AddressPolicy, SafeFetcher};
+use store::OAuthStore;
+
+/// The scope `offline_access` (OIDC Core §11): accepted so clients that ask for it get what they
+/// expect, but not required — every client gets a rotating refresh token (docs/oauth.md).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// Why the authorization server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthStartError {
+    /// Seeding local accounts from config failed.
+    #[error("cannot create the local accounts from ROOST_OAUTH_CONFIG: {0}")]
+    Accounts(#[from] crate::signin::SignInError),
+    /// The pages failed to load (a template bug).
+    #[error("cannot load the page templates: {0}")]
+    Pages(#[from] minijinja::Error),
+}
+
+/// The authorization server's handle in [`AppState`]. Cheap to clone.
+#[derive(Clone)]
+pub struct OAuth {
+    inner: Arc<Inner>,
+    documents: MetadataDocuments,
+}
+
+struct Inner {
+    settings: OAuthSettings,
+    store: OAuthStore,
+    static_clients: HashMap<String, Client>,
+    dcr_limiter: DefaultKeyedRateLimiter<String>,
+    pages: Pages,
+    signin: SignIn,
+    signing_key: Option<SigningKey>,
+    tenants: TenantStore,
+    app_prefix: String,
+}
+
+impl OAuth {
+    /// Builds the authorization server over `db` and creates the configured local accounts.
+    pub async fn start(settings: &Settings, db: Db) -> Result<OAuth, OAuthStartError> {
+        let oauth = &settings.oauth;
+        let store = OAuthStore::new(db.clone());
+        let signin = SignIn::start(oauth, db.clone()).await?;
+        let static_clients = oauth
+            .clients
+            .iter()
+            .map(|c| (c.client_id.clone(), clients::from_static(c)))
+            .collect();
+        let per_minute = NonZeroU32::new(oauth.dcr_per_minute).unwrap_or(NonZeroU32::MIN);
+        let fetcher = SafeFetcher::new(
+            AddressPolicy::PUBLIC_ONLY,
+            oauth.cimd_timeout,
+            oauth.cimd_max_bytes,
+        );
+        Ok(OAuth {
+            inner: Arc::new(Inner {
+                settings: oauth.clone(),
+                store,
+                static_clients,
+                dcr_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+                pages: Pages::new()?,
+                signin,
+                signing_key: settings.signing_key.clone(),
+                tenants: TenantStore::new(db),
+                app_prefix: settings.app_prefix.clone(),
+            }),
+            documents: MetadataDocuments::new(fetcher),
+        })
+    }
+
+    /// The same server fetching client metadata documents under `policy` (tests admit loopback).
+    #[cfg(feature = "testing")]
+    pub fn with_fetch_policy(mut self, policy: AddressPolicy) -> Self {
+        let s = &self.inner.settings;
+        self.documents =
+            MetadataDocuments::new(SafeFetcher::new(policy, s.cimd_timeout, s.cimd_max_bytes));
+        self
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &OAuthSettings {
+        &self.inner.settings
+    }
+
+    /// The rows.
+    pub fn store(&self) -> &OAuthStore {
+        &self.inner.store
+    }
+
+    /// Browser sign-in.
+    pub fn signin(&self) -> &SignIn {
+        &self.inner.signin
+    }
+
+    /// The page renderer.
+    pub fn pages(&self) -> &Pages {
+        &self.inner.pages
+    }
+
+    /// The client `client_id`, from config, the registrations, or its metadata document.
+    pub async fn client(&self, client_id: &str) -> Result<Option<Client>, ClientLookupError> {
+        if let Some(client) = self.inner.static_clients.get(client_id) {
+            return Ok(Some(client.clone()));
+        }
+        if clients::is_metadata_document_id(client_id) {
+            if !self.inner.settings.cimd {
+                return Ok(None);
+            }
+            return self
+                .documents
+                .client(client_id)
+                .await
+                .map(Some)
+                .map_err(ClientLookupError::Document);
+        }
+        self.inner
+            .store
+            .client(client_id)
+            .await
+            .map_err(ClientLookupError::Store)
+    }
+
+    /// The tenant id for `user_id`, creating the user's tenant row (state `pending`) when it
+    /// has none yet, so the token carries the tenant before its machine exists.
+    pub async fn tenant_of(&self, user_id: &str) -> Result<String, crate::tenants::StoreError> {
+        let id = crate::tenants::tenant_id_for_user(&self.inner.app_prefix, user_id);
+        Ok(self.inner.tenants.ensure_for_user(user_id, &id).await?.id)
+    }
+
+    fn signing_key(&self) -> Option<&SigningKey> {
+        self.inner.signing_key.as_ref()
+    }
+
+    fn dcr_allowed(&self, ip: String) -> bool {
+        self.inner.dcr_limiter.check_key(&ip).is_ok()
+    }
+}
+
+/// Why a client could not be looked up.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientLookupError {
+    /// Its metadata document is unusable (the message is safe to show).
+    #[error(transparent)]
+    Document(cimd::CimdError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(store::StoreError),
+}
+
+/// The scopes roost grants, normalised: known scopes only (unknown ones are dropped, RFC 6749
+/// §3.3 lets the server grant less), `roost:workspace` always included because nothing works
+/// without it, in a stable order.
+pub fn normalise_scope(requested: Option<&str>) -> String {
+    let asked: Vec<&str> = requested
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+        .collect();
+    let mut granted = vec![roost_token::scopes::WORKSPACE];
+    if asked.contains(&roost_token::scopes::RUN) {
+        granted.push(roost_token::scopes::RUN);
+    }
+    granted.join(" ")
+}
+
+/// Whether every scope in `wanted` is in `granted`.
+pub fn scope_covers(granted: &str, wanted: &str) -> bool {
+    let have: Vec<&str> = granted.split_ascii_whitespace().collect();
+    wanted.split_ascii_whitespace().all(|s| have.contains(&s))
+}
+
+/// The union of two scope strings, normalised.
+pub fn scope_union(a: &str, b: &str) -> String {
+    normalise_scope(Some(&format!("{a} {b}")))
+}
+
+/// Every OAuth and sign-in route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(metadata::router())
+        .merge(dcr::router())
+        .merge(authorize::router())
+        .merge(token::router())
+        .merge(revoke::router())
+        .merge(crate::signin::router())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_always_include_the_workspace_and_drop_unknown_ones() {
+        assert_eq!(normalise_scope(None), "roost:workspace");
+        assert_eq!(
+            normalise_scope(Some("openid roost:run offline_access")),
+            "roost:workspace roost:run"
+        );
+        assert!(scope_covers("roost:workspace roost:run", "roost:workspace"));
+        assert!(!scope_covers(
+            "roost:workspace",
+            "roost:workspace roost:run"
+        ));
+        assert_eq!(
+            scope_union("roost:workspace", "roost:workspace roost:run"),
+            "roost:workspace roost:run"
+        );
+    }
+}

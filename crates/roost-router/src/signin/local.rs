@@ -1,0 +1,180 @@
+//! Local accounts: a username and an argon2id password hash, for self-hosting and `roost dev`.
+//! Accounts come from the config file (`[[accounts]]`, already hashed) or from
+//! [`create_account`] (an operator CLI, `roost dev`, tests).
+//!
+//! Hashing and verifying run on the blocking pool (argon2 is deliberately slow), and an unknown
+//! username still costs one verification, so response time does not reveal which usernames
+//! exist.
+
+use std::sync::OnceLock;
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use sqlx::Row as _;
+
+use super::SignInError;
+use super::users::{Identity, user_for};
+use crate::db::{Db, now_ms};
+
+/// The identity provider name of local accounts.
+pub const PROVIDER: &str = "local";
+
+/// A username as stored: trimmed and lower-cased; 1 to 64 of `a-z 0-9 . _ @ -`.
+pub fn normalise_username(raw: &str) -> Result<String, SignInError> {
+    let name = raw.trim().to_lowercase();
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_@".contains(c));
+    if ok {
+        Ok(name)
+    } else {
+        Err(SignInError::BadUsername)
+    }
+}
+
+/// An argon2id PHC string for `password`.
+pub async fn hash_password(password: String) -> Result<String, SignInError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|e| SignInError::Hash(e.to_string()))?
+    .map_err(|e| SignInError::Hash(e.to_string()))
+}
+
+/// Creates local account `username` with `password`, or sets its password if it exists.
+/// Returns the account's user id.
+pub async fn create_account(
+    db: &Db,
+    username: &str,
+    password: &str,
+) -> Result<String, SignInError> {
+    if password.chars().count() < 8 {
+        return Err(SignInError::WeakPassword);
+    }
+    let hash = hash_password(password.to_owned()).await?;
+    store_account(db, username, &hash).await
+}
+
+/// Creates or updates `username` with an existing argon2 PHC `hash` (from the config file).
+pub async fn store_account(db: &Db, username: &str, hash: &str) -> Result<String, SignInError> {
+    let username = normalise_username(username)?;
+    PasswordHash::new(hash).map_err(|e| SignInError::Hash(e.to_string()))?;
+    let user_id = user_for(
+        db,
+        &Identity {
+            provider: PROVIDER.into(),
+            subject: username.clone(),
+            email: None,
+            name: Some(username.clone()),
+        },
+    )
+    .await?;
+    sqlx::query(
+        "INSERT INTO local_accounts (username, user_id, password_hash, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash",
+    )
+    .bind(&username)
+    .bind(&user_id)
+    .bind(hash)
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(user_id)
+}
+
+/// The user id of `username` if `password` is right, else `None`.
+pub async fn verify(
+    db: &Db,
+    username: &str,
+    password: &str,
+) -> Result<Option<String>, SignInError> {
+    let Ok(username) = normalise_username(username) else {
+        return Ok(None);
+    };
+    let row = sqlx::query("SELECT user_id, password_hash FROM local_accounts WHERE username = $1")
+        .bind(&username)
+        .fetch_optional(db.pool())
+        .await?;
+    let (user_id, hash) = match row {
+        Some(row) => (
+            Some(row.try_get::<String, _>(0)?),
+            row.try_get::<String, _>(1)?,
+        ),
+        None => (None, dummy_hash().to_owned()),
+    };
+    let password = password.to_owned();
+    let matches = tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    })
+    .await
+    .map_err(|e| SignInError::Hash(e.to_string()))?;
+    Ok(user_id.filter(|_| matches))
+}
+
+/// A hash of nothing anyone types, verified against when the username is unknown.
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(uuid::Uuid::new_v4().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_normalised_and_checked() {
+        assert_eq!(
+            normalise_username("  Alice@Example.com ").unwrap(),
+            "alice@example.com"
+        );
+        assert!(normalise_username("").is_err());
+        assert!(normalise_username("a b").is_err());
+        assert!(normalise_username(&"a".repeat(65)).is_err());
+    }
+
+    #[tokio::test]
+    async fn passwords_verify_only_against_their_own_hash() {
+        let db = crate::db::testing::TestDb::sqlite().await;
+        let user = create_account(&db.db, "Alice", "correct horse")
+            .await
+            .unwrap();
+        assert_eq!(
+            verify(&db.db, "alice", "correct horse").await.unwrap(),
+            Some(user.clone())
+        );
+        assert_eq!(verify(&db.db, "alice", "wrong horse!").await.unwrap(), None);
+        assert_eq!(verify(&db.db, "bob", "correct horse").await.unwrap(), None);
+        assert!(matches!(
+            create_account(&db.db, "carol", "short").await,
+            Err(SignInError::WeakPassword)
+        ));
+        // Setting a new password keeps the user (and so the workspace).
+        assert_eq!(
+            create_account(&db.db, "alice", "battery staple")
+                .await
+                .unwrap(),
+            user
+        );
+        assert_eq!(
+            verify(&db.db, "alice", "correct horse").await.unwrap(),
+            None
+        );
+    }
+}

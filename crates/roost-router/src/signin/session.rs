@@ -1,0 +1,114 @@
+//! Browser sessions at the router: after a user signs in, a random session id in a cookie maps
+//! to their user id (stored hashed in `signin_sessions`). The session lets a returning client's
+//! authorization skip the sign-in form, and binds the consent form's CSRF token.
+//!
+//! Cookies are `__Host-` + `Secure` + `HttpOnly` + `SameSite=Lax` + `Path=/` (MCP security best
+//! practices: consent cookies). On a plain-http loopback URL (`roost dev`) browsers refuse both
+//! `Secure` cookies and the `__Host-` prefix, so the cookie is named without the prefix and sent
+//! without `Secure`; configuration refuses plain http anywhere else.
+
+use std::time::Duration;
+
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use sqlx::Row as _;
+
+use crate::db::{Db, now_ms};
+use crate::oauth::store::{hash_secret, random_token};
+
+/// A signed-in browser.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The user.
+    pub user_id: String,
+    /// The cookie value (a bearer secret: never log it).
+    pub token: String,
+}
+
+/// Session rows and cookies. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Sessions {
+    db: Db,
+    secure: bool,
+    ttl: Duration,
+}
+
+impl Sessions {
+    /// Sessions over `db`; `secure` when the public URL is https.
+    pub fn new(db: Db, secure: bool, ttl: Duration) -> Self {
+        Sessions { db, secure, ttl }
+    }
+
+    /// The session cookie's name.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-roost-session"
+        } else {
+            "roost-session"
+        }
+    }
+
+    /// The name of the cookie binding an upstream sign-in to the browser that started it.
+    pub fn flow_cookie_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-roost-signin"
+        } else {
+            "roost-signin"
+        }
+    }
+
+    /// A cookie with the session attributes.
+    pub fn cookie(&self, name: &'static str, value: String, max_age: Duration) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .path("/")
+            .secure(self.secure)
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .max_age(cookie_duration(max_age))
+            .build()
+    }
+
+    /// Starts a session for `user_id`; returns the cookie to set.
+    pub async fn create(&self, user_id: &str) -> Result<Cookie<'static>, sqlx::Error> {
+        let token = random_token();
+        let now = now_ms();
+        sqlx::query("DELETE FROM signin_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.db.pool())
+            .await?;
+        sqlx::query(
+            "INSERT INTO signin_sessions (id_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(hash_secret(&token))
+        .bind(user_id)
+        .bind(now + i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX))
+        .execute(self.db.pool())
+        .await?;
+        Ok(self.cookie(self.cookie_name(), token, self.ttl))
+    }
+
+    /// The browser's current session, if its cookie names a live one.
+    pub async fn current(&self, jar: &CookieJar) -> Result<Option<Session>, sqlx::Error> {
+        let Some(cookie) = jar.get(self.cookie_name()) else {
+            return Ok(None);
+        };
+        let token = cookie.value().to_owned();
+        let row = sqlx::query(
+            "SELECT user_id FROM signin_sessions WHERE id_hash = $1 AND expires_at >= $2",
+        )
+        .bind(hash_secret(&token))
+        .bind(now_ms())
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(match row {
+            Some(row) => Some(Session {
+                user_id: row.try_get(0)?,
+                token,
+            }),
+            None => None,
+        })
+    }
+}
+
+fn cookie_duration(d: Duration) -> time::Duration {
+    time::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

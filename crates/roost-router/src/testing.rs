@@ -1,0 +1,151 @@
+//! A whole router on a loopback port for tests (cargo feature `testing`): SQLite in a
+//! temporary folder, a fresh signing key, local accounts created up front, optionally the dev
+//! sign-in, and a client-metadata fetcher that may reach loopback test servers over plain http.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use roost_router::testing::{TestRouter, TestOptions};
+//! let router = TestRouter::start(TestOptions::default().account("alice", "correct horse")).await;
+//! println!("MCP URL: {}", router.mcp_url);
+//! router.stop().await;
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use clap::Parser as _;
+use roost_token::SigningKey;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::AppState;
+use crate::config::Config;
+use crate::oauth::fetch::AddressPolicy;
+
+/// How a test router is set up.
+#[derive(Clone, Debug)]
+pub struct TestOptions {
+    /// Local accounts to create: (username, password).
+    pub accounts: Vec<(String, String)>,
+    /// Turn on the development sign-in (no form, fixed user `dev`).
+    pub dev_signin: bool,
+    /// The Machines API (default: nothing listening; OAuth needs no Fly).
+    pub fly_api_url: String,
+    /// A database URL (default: SQLite in the temporary folder).
+    pub database_url: Option<String>,
+    /// More `roost-router` flags, e.g. `--access-token-ttl=5s`.
+    pub extra_args: Vec<String>,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        TestOptions {
+            accounts: Vec::new(),
+            dev_signin: false,
+            fly_api_url: "http://127.0.0.1:9".into(),
+            database_url: None,
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+impl TestOptions {
+    /// Adds a local account.
+    pub fn account(mut self, username: &str, password: &str) -> Self {
+        self.accounts.push((username.into(), password.into()));
+        self
+    }
+
+    /// Adds a flag.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.extra_args.push(arg.into());
+        self
+    }
+}
+
+/// A running router.
+pub struct TestRouter {
+    /// Its base URL, `http://127.0.0.1:<port>` (also the issuer).
+    pub url: String,
+    /// The MCP URL (`<url>/mcp`): the `resource` and token audience.
+    pub mcp_url: String,
+    /// The state, for looking inside.
+    pub state: AppState,
+    /// The key that signs its tokens.
+    pub key: SigningKey,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRouter {
+    /// Starts a router as `options` say. Panics on failure (it is for tests).
+    pub async fn start(options: TestOptions) -> TestRouter {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("bound"));
+        let key = SigningKey::generate();
+        let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fly.user.toml");
+        let mut args = vec![
+            "roost-router".to_owned(),
+            format!("--public-url={url}"),
+            format!("--signing-key={}", key.to_pkcs8_pem()),
+            "--fly-api-token=test-token".to_owned(),
+            format!("--fly-api-url={}", options.fly_api_url),
+            format!("--data-dir={}", dir.path().display()),
+            format!("--user-template={template}"),
+            "--user-image=registry.fly.io/roost-test:1".to_owned(),
+            "--tenant-region=lcl".to_owned(),
+            "--log-format=text".to_owned(),
+            format!("--dev-signin={}", options.dev_signin),
+        ];
+        if let Some(db) = &options.database_url {
+            args.push(format!("--database-url={db}"));
+        }
+        args.extend(options.extra_args.iter().cloned());
+        let settings = Config::try_parse_from(args)
+            .expect("test flags parse")
+            .settings()
+            .expect("test settings are valid");
+        let network = Arc::new(crate::proxy::FlyLocalNetwork::new(
+            options.fly_api_url.parse().expect("a URL"),
+        ));
+        let mut state = AppState::start(settings, network)
+            .await
+            .expect("the router starts");
+        state.oauth = state
+            .oauth
+            .clone()
+            .with_fetch_policy(AddressPolicy::allow_loopback_for_tests());
+        for (username, password) in &options.accounts {
+            crate::signin::local::create_account(&state.db, username, password)
+                .await
+                .expect("a local account");
+        }
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(crate::run(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        let mcp_url = format!("{url}/mcp");
+        TestRouter {
+            url,
+            mcp_url,
+            state,
+            key,
+            shutdown: Some(tx),
+            task,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the router and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
