@@ -172,11 +172,14 @@ impl FlyLocal {
         {
             tracing::warn!("some machine processes were still being reaped at shutdown");
         }
-        for server in std::mem::take(&mut self.servers) {
-            server
-                .await
-                .context("flylocal server task panicked")?
-                .context("flylocal server failed")?;
+        for mut server in std::mem::take(&mut self.servers) {
+            // In-flight long polls (`wait` holds up to 60 s) must not hold shutdown up.
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+                Ok(joined) => joined
+                    .context("flylocal server task panicked")?
+                    .context("flylocal server failed")?,
+                Err(_) => server.abort(),
+            }
         }
         Ok(())
     }
