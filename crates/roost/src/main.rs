@@ -1,5 +1,7 @@
 //! The `roost` command: one binary for the things people type.
 //!
+//! * `roost dev`: the whole system locally: flylocal, the router, a workspace process per user
+//!   ([`dev`]).
 //! * `roost connect URL`: lets a stdio-only MCP client use a remote roost server, signing in
 //!   with OAuth in the browser ([`connect`]).
 //!
@@ -8,6 +10,7 @@
 //! it is the MCP stream) and dispatches.
 
 mod connect;
+mod dev;
 
 use std::process::ExitCode;
 
@@ -23,6 +26,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run roost locally: a local Fly platform, the router, and one workspace process per
+    /// user; prints the MCP URL to paste into a client.
+    Dev(dev::DevArgs),
     /// Connect a stdio MCP client to a remote roost (or any Streamable HTTP MCP server),
     /// signing in with OAuth in the browser when the server asks for it.
     Connect(connect::ConnectArgs),
@@ -47,6 +53,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Dev(args) => dev::run(args).await,
             Command::Connect(args) => connect::run(args).await,
         }
     });

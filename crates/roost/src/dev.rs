@@ -1,0 +1,215 @@
+//! `roost dev`: the whole system on this computer, in one process.
+//!
+//! roost-flylocal plays Fly.io (the Machines API and the edge proxy that honours `fly-replay`),
+//! the router runs behind its edge as the app `roost`, and every user's "machine" is a
+//! `roost-workspace` process that flylocal starts, stops when idle, and wakes on the next
+//! request. The code path is production's: the router talks HTTP to a Machines API and answers
+//! `fly-replay`. State lives in `./.roost/` (SQLite, the signing key, the volumes), so a restart
+//! keeps users, tenants and their files. Ctrl-C stops everything, machines included.
+
+mod workspace_bin;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use roost_flylocal::{Config as FlyConfig, FlyLocal, ImageSpec, Listeners};
+use roost_router::AppState;
+use roost_router::config::Config as RouterConfig;
+use roost_router::proxy::FlyLocalNetwork;
+use roost_token::{AccessClaims, SigningKey};
+use tokio::net::TcpListener;
+
+/// The image name tenant machines get in development; flylocal maps it to the local binary.
+const DEV_IMAGE: &str = "registry.fly.io/roost-workspace:dev";
+/// flylocal's one region.
+const DEV_REGION: &str = "lcl";
+/// The user the development token is for.
+const DEV_USER: &str = "dev";
+
+/// `roost dev` options.
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// Port of the edge: the MCP URL is `http://127.0.0.1:<port>/mcp`.
+    #[arg(long, env = "ROOST_DEV_PORT", default_value_t = 8080)]
+    port: u16,
+
+    /// Port of the local Machines API (flylocal).
+    #[arg(long, env = "ROOST_DEV_API_PORT", default_value_t = 4280)]
+    api_port: u16,
+
+    /// Where development state lives (database, signing key, volumes).
+    #[arg(long, env = "ROOST_DEV_DIR", default_value = ".roost")]
+    dir: PathBuf,
+
+    /// The `roost-workspace` executable tenant machines run. Default: next to this `roost`
+    /// executable, built with cargo when missing.
+    #[arg(long, env = "ROOST_DEV_WORKSPACE_BIN")]
+    workspace_bin: Option<PathBuf>,
+
+    /// Idle time after which a tenant workspace exits (its machine stops; the next request
+    /// wakes it).
+    #[arg(long, default_value = "10m")]
+    idle_timeout: String,
+
+    /// How long the printed development token stays valid.
+    #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+    token_ttl: Duration,
+}
+
+/// Runs the local stack until Ctrl-C.
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let workspace = workspace_bin::locate(args.workspace_bin.as_deref())?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating the development folder {}", args.dir.display()))?;
+    let dir = std::fs::canonicalize(&args.dir)?;
+    let key = signing_key(&dir.join("signing-key.pem"))?;
+
+    let localhost = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let edge = bind(localhost(args.port), "ROOST_DEV_PORT / --port").await?;
+    let api = bind(localhost(args.api_port), "ROOST_DEV_API_PORT / --api-port").await?;
+    let router = TcpListener::bind(localhost(0)).await?;
+    let public_url = format!("http://{}", edge.local_addr()?);
+    let api_url = format!("http://{}", api.local_addr()?);
+
+    let template = dir.join("fly.user.toml");
+    write_template(&template, &args.idle_timeout)?;
+    let settings = RouterConfig::try_parse_from([
+        "roost-router".to_owned(),
+        format!("--public-url={public_url}"),
+        format!("--signing-key={}", key.to_pkcs8_pem()),
+        "--fly-api-token=dev".to_owned(),
+        format!("--fly-api-url={api_url}"),
+        format!("--data-dir={}", dir.join("router").display()),
+        format!("--user-template={}", template.display()),
+        format!("--user-image={DEV_IMAGE}"),
+        format!("--tenant-region={DEV_REGION}"),
+        "--instance-id=roost-dev".to_owned(),
+        "--log-format=text".to_owned(),
+    ])?
+    .settings()?;
+    let mcp_url = settings.mcp_url.clone();
+    let network = Arc::new(FlyLocalNetwork::new(api_url.parse()?));
+    let state = AppState::start(settings, network).await?;
+    let token = dev_token(&state, &key, args.token_ttl)?;
+
+    let mut fly_config = FlyConfig::new(dir.join("fly"));
+    fly_config
+        .images
+        .insert(DEV_IMAGE.to_owned(), ImageSpec::new(&workspace));
+    fly_config.external_apps = HashMap::from([("roost".to_owned(), router.local_addr()?)]);
+    fly_config.default_app = Some("roost".to_owned());
+    fly_config.region = DEV_REGION.to_owned();
+    let fly = FlyLocal::start(Listeners { api, edge }, fly_config)?;
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(roost_router::run(router, state, async {
+        let _ = stop_rx.await;
+    }));
+    print_banner(&mcp_url, &token, &dir, &workspace);
+
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    eprintln!("\nstopping: router, then every workspace machine…");
+    let _ = stop_tx.send(());
+    if let Ok(Err(e)) = server.await {
+        tracing::warn!(error = %e, "the router stopped with an error");
+    }
+    fly.shutdown()
+        .await
+        .context("stopping the local machines")?;
+    eprintln!("stopped.");
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr}: is another `roost dev` running? Choose another port with {setting}")
+    })
+}
+
+/// The signing key persisted in the development folder (created on first run, mode 0600), so
+/// tokens stay valid across restarts.
+fn signing_key(path: &Path) -> anyhow::Result<SigningKey> {
+    if path.exists() {
+        let pem =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return SigningKey::from_pkcs8_pem(&pem).with_context(|| {
+            format!(
+                "{} is not a signing key; delete it to get a new one",
+                path.display()
+            )
+        });
+    }
+    let key = SigningKey::generate();
+    write_private(path, &key.to_pkcs8_pem())?;
+    Ok(key)
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// The repository's tenant template with the development idle timeout.
+fn write_template(path: &Path, idle_timeout: &str) -> anyhow::Result<()> {
+    let template = include_str!("../../../fly.user.toml").replace(
+        "ROOST_IDLE_TIMEOUT = \"10m\"",
+        &format!("ROOST_IDLE_TIMEOUT = \"{idle_timeout}\""),
+    );
+    std::fs::write(path, template).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A token for the development user, as the OAuth server would mint after sign-in.
+fn dev_token(state: &AppState, key: &SigningKey, ttl: Duration) -> anyhow::Result<String> {
+    let settings = &state.settings;
+    let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs())?;
+    let claims = AccessClaims {
+        iss: settings.issuer.clone(),
+        aud: settings.mcp_url.clone(),
+        sub: DEV_USER.to_owned(),
+        tenant: roost_router::tenants::tenant_id_for_user(&settings.app_prefix, DEV_USER),
+        scope: roost_token::scopes::ALL.join(" "),
+        client_id: "roost-dev".to_owned(),
+        iat: now,
+        nbf: now,
+        exp: now + i64::try_from(ttl.as_secs())?,
+        jti: format!("dev-{now}-{}", std::process::id()),
+    };
+    Ok(key.sign(&claims)?)
+}
+
+fn print_banner(mcp_url: &str, token: &str, dir: &Path, workspace: &Path) {
+    println!();
+    println!("roost dev is running (Ctrl-C stops it and every workspace machine).");
+    println!();
+    println!("  MCP URL:  {mcp_url}");
+    println!();
+    println!("  Development token for user `{DEV_USER}` (send it as `Authorization: Bearer …`):");
+    println!("  {token}");
+    println!();
+    println!("  Try it:   npx @modelcontextprotocol/inspector  → Streamable HTTP, {mcp_url},");
+    println!("            header Authorization: Bearer <token above>");
+    println!(
+        "  State:    {} (delete it to start from scratch)",
+        dir.display()
+    );
+    println!(
+        "  Machines: {} (one process per user, stops when idle)",
+        workspace.display()
+    );
+    println!();
+}
