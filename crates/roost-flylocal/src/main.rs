@@ -119,11 +119,30 @@ async fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding the edge on {edge_addr}"))?,
     };
-    println!("flylocal: Machines API on http://{api_addr}, edge on http://{edge_addr}");
-    roost_flylocal::run(listeners, config, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    // The bound addresses, not the requested ones: port 0 picks a free port.
+    println!(
+        "flylocal: Machines API on http://{}, edge on http://{}",
+        listeners.api.local_addr()?,
+        listeners.edge.local_addr()?
+    );
+    roost_flylocal::run(listeners, config, shutdown_signal()).await
+}
+
+/// Ctrl-C or SIGTERM: either way flylocal stops its machine processes before exiting (they run
+/// in their own process groups, so nothing else would).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 #[cfg(test)]
