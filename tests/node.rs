@@ -58,13 +58,18 @@ pub fn js_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("js")
 }
 
+/// The Node.js binary: `ROOST_NODE`, else `node` on the `PATH`.
+pub fn node_binary() -> String {
+    std::env::var("ROOST_NODE").unwrap_or_else(|_| "node".to_owned())
+}
+
 /// Run `tests/js/<script>` with `env` added to the environment; return the JSON value printed on
 /// its last non-empty stdout line.
 pub async fn run_script(
     script: &str,
     env: &[(&str, &str)],
 ) -> Result<serde_json::Value, NodeError> {
-    let node = std::env::var("ROOST_NODE").unwrap_or_else(|_| "node".to_owned());
+    let node = node_binary();
     let mut command = tokio::process::Command::new(&node);
     command
         .arg(js_dir().join(script))
@@ -104,4 +109,45 @@ pub async fn run_script(
             script: script.to_owned(),
             stdout: stdout.clone(),
         })
+}
+
+/// A script that keeps running (a server): its process, killed when dropped.
+#[derive(Debug)]
+pub struct ScriptServer {
+    /// The process.
+    pub child: tokio::process::Child,
+    /// The JSON it printed on its first stdout line once ready (e.g. its URL).
+    pub ready: serde_json::Value,
+}
+
+/// Start `tests/js/<script>` and wait for the JSON line it prints when it is ready. Its stdin
+/// stays open; the script should exit when stdin closes, so a dying test takes it along.
+pub async fn start_server(script: &str, env: &[(&str, &str)]) -> Result<ScriptServer, NodeError> {
+    use tokio::io::AsyncBufReadExt as _;
+    let node = node_binary();
+    let mut command = tokio::process::Command::new(&node);
+    command
+        .arg(js_dir().join(script))
+        .current_dir(js_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().map_err(|source| NodeError::Spawn { node, source })?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(SCRIPT_TIMEOUT, lines.next_line())
+        .await
+        .map_err(|_| NodeError::Timeout { script: script.to_owned() })?
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let ready = serde_json::from_str(&first).map_err(|_| NodeError::NotJson {
+        script: script.to_owned(),
+        stdout: first.clone(),
+    })?;
+    Ok(ScriptServer { child, ready })
 }

@@ -13,6 +13,8 @@
 //   SCREENSHOT_DIR   where the PNGs go (created if missing)
 //   CHROMIUM         the browser binary (default /usr/bin/chromium)
 import fs from "node:fs";
+import http from "node:http";
+import { once } from "node:events";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { auth } from "@modelcontextprotocol/sdk/client/auth.js";
@@ -23,7 +25,18 @@ for (const name of ["MCP_URL", "MCP_LOGIN", "MCP_PASSWORD", "SCREENSHOT_DIR"]) {
 }
 fs.mkdirSync(env.SCREENSHOT_DIR, { recursive: true });
 
-const redirectUrl = "http://127.0.0.1:53683/callback";
+// The client's loopback redirect listener, as a desktop client runs one (RFC 8252 §7.3).
+let callback;
+const listener = http.createServer((req, res) => {
+  const url = new URL(req.url, "http://127.0.0.1");
+  if (url.pathname !== "/callback") return res.writeHead(404).end();
+  callback = url;
+  res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+  res.end("<!doctype html><title>Client received the code</title><p>The client received the authorization code.</p>");
+});
+listener.listen(0, "127.0.0.1");
+await once(listener, "listening");
+const redirectUrl = `http://127.0.0.1:${listener.address().port}/callback`;
 const provider = {
   saved: {},
   get redirectUrl() {
@@ -38,6 +51,9 @@ const provider = {
       token_endpoint_auth_method: "none",
       application_type: "native",
     };
+  },
+  state() {
+    return crypto.randomUUID();
   },
   clientInformation() {
     return this.saved.client;
@@ -70,19 +86,9 @@ const browser = await chromium.launch({
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
 });
 const pages = [];
-let callback;
 try {
   const context = await browser.newContext({ viewport: { width: 1000, height: 800 }, deviceScaleFactor: 1 });
   const page = await context.newPage();
-  // The client's loopback redirect: answer it in the browser, as a desktop client's listener would.
-  await page.route(`${redirectUrl}**`, (route) => {
-    callback = new URL(route.request().url());
-    route.fulfill({
-      status: 200,
-      contentType: "text/html",
-      body: "<!doctype html><title>Client received the code</title><p>The client received the authorization code.</p>",
-    });
-  });
   let lastHeaders = {};
   page.on("response", (response) => {
     if (response.request().isNavigationRequest()) lastHeaders = response.headers();
@@ -118,6 +124,7 @@ try {
   await shoot("done");
 } finally {
   await browser.close();
+  listener.close();
 }
 
 if (!callback) throw new Error(`the browser never came back to the client; last page: ${JSON.stringify(pages.at(-1))}`);

@@ -14,14 +14,18 @@
 //   MCP_URL              the roost MCP URL (through flylocal's edge)
 //   MCP_SDK              "v1" (@modelcontextprotocol/sdk, 2025-11-25) | "v2" (@modelcontextprotocol/client, 2026-07-28)
 //   MCP_REGISTRATION     "dcr" (default) | "cimd"
-//   MCP_CIMD_CERT, MCP_CIMD_KEY  PEM files for the HTTPS server that serves the CIMD document
-//                        (the SDK only sends HTTPS client ids); required for "cimd"
+//   MCP_CIMD_CERT, MCP_CIMD_KEY  PEM files for an HTTPS server for the CIMD document: the SDK
+//                        then picks CIMD itself (it only sends HTTPS client ids). Without them
+//                        the document is served over plain http on loopback (a router started
+//                        for tests may fetch that) and handed to the SDK as the client id, so
+//                        the router sees the same authorization and token requests.
 //   MCP_SIGNIN_PROVIDER  text of the sign-in choice to take on roost's sign-in page (e.g. "dev",
 //                        "OpenID"); omit when the page asks for a username and password directly
 //   MCP_LOGIN, MCP_PASSWORD       credentials for the form that asks for them (roost's local
 //                        accounts use `username`; the test OpenID provider uses `login`)
 //   MCP_LOGIN_FIELD      the username field's name (default: "username")
 //   MCP_FILE             workspace file name to write and read back (default: "oauth-<sdk>.txt")
+import http from "node:http";
 import https from "node:https";
 import fs from "node:fs";
 import { once } from "node:events";
@@ -56,18 +60,23 @@ const clientMetadata = {
 // CIMD: serve the client's metadata document over HTTPS and use its URL as the client id.
 let cimdServer;
 let clientMetadataUrl;
+let cimdClientId;
 if (registration === "cimd") {
-  if (!env.MCP_CIMD_CERT || !env.MCP_CIMD_KEY) throw new Error("cimd needs MCP_CIMD_CERT and MCP_CIMD_KEY");
-  cimdServer = https.createServer({ cert: fs.readFileSync(env.MCP_CIMD_CERT), key: fs.readFileSync(env.MCP_CIMD_KEY) });
+  const tls = Boolean(env.MCP_CIMD_CERT && env.MCP_CIMD_KEY);
+  cimdServer = tls
+    ? https.createServer({ cert: fs.readFileSync(env.MCP_CIMD_CERT), key: fs.readFileSync(env.MCP_CIMD_KEY) })
+    : http.createServer();
   cimdServer.listen(0, "127.0.0.1");
   await once(cimdServer, "listening");
-  clientMetadataUrl = `https://127.0.0.1:${cimdServer.address().port}/oauth/client.json`;
+  cimdClientId = `${tls ? "https" : "http"}://127.0.0.1:${cimdServer.address().port}/oauth/client.json`;
+  if (tls) clientMetadataUrl = cimdClientId;
+  const documentUrl = cimdClientId;
   cimdServer.fetches = 0;
   cimdServer.on("request", (req, res) => {
     if (req.url !== "/oauth/client.json") return res.writeHead(404).end();
     cimdServer.fetches++;
     res.writeHead(200, { "content-type": "application/json", "cache-control": "max-age=300" });
-    res.end(JSON.stringify({ client_id: clientMetadataUrl, client_uri: "https://roost.invalid", ...clientMetadata }));
+    res.end(JSON.stringify({ client_id: documentUrl, client_uri: "https://roost.invalid", ...clientMetadata }));
   });
 }
 
@@ -83,6 +92,9 @@ class Provider {
     return clientMetadata;
   }
   clientMetadataUrl = clientMetadataUrl;
+  state() {
+    return crypto.randomUUID();
+  }
   clientInformation() {
     return this.saved.client;
   }
@@ -108,6 +120,8 @@ class Provider {
 }
 
 const provider = new Provider();
+// Plain-http CIMD: the document's URL is the client id, known before any registration.
+if (cimdClientId && !clientMetadataUrl) provider.saved.client = { client_id: cimdClientId };
 const options = sdk === "v2" ? { capabilities: {}, versionNegotiation: { mode: "auto" } } : { capabilities: {} };
 const connect = async () => {
   const transport = new StreamableHTTPClientTransport(new URL(env.MCP_URL), { authProvider: provider });

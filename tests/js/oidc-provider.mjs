@@ -63,6 +63,9 @@ const provider = new Provider(issuer, {
   },
   claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name", "preferred_username"] },
   scopes: ["openid", "email", "profile", "offline_access"],
+  // Put the scope's claims (email, name) in the ID token too, as most company IdPs do, so a
+  // relying party that reads only the ID token sees them.
+  conformIdTokenClaims: false,
   features: { devInteractions: { enabled: false } },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   pkce: { required: () => true },
