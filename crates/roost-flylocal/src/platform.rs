@@ -1,6 +1,7 @@
 //! The shared state every part of flylocal works on: config, the store, fault settings, rate
 //! limiters, the request log, and the task set that owns machine processes.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
@@ -13,6 +14,9 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::faults::FaultState;
 use crate::store::Store;
+
+/// The request log keeps the most recent calls only, so a long `roost dev` session stays small.
+const MAX_LOGGED_REQUESTS: usize = 10_000;
 
 /// One Machines API call as a test sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,7 +89,7 @@ pub(crate) struct Platform {
     pub store: Store,
     pub faults: FaultState,
     pub limits: Option<RateLimits>,
-    pub log: Mutex<Vec<LoggedRequest>>,
+    pub log: Mutex<VecDeque<LoggedRequest>>,
     pub shutdown: CancellationToken,
     /// Supervisor tasks (boots, exit watchers, stops); drained on shutdown.
     pub tasks: TaskTracker,
@@ -98,23 +102,22 @@ impl Platform {
             limits: config.rate_limits.then(RateLimits::new),
             config,
             store: Store::new(),
-            log: Mutex::new(Vec::new()),
+            log: Mutex::new(VecDeque::new()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         }
     }
 
     pub(crate) fn record(&self, entry: LoggedRequest) {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(entry);
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.len() == MAX_LOGGED_REQUESTS {
+            log.pop_front();
+        }
+        log.push_back(entry);
     }
 
     pub(crate) fn request_log(&self) -> Vec<LoggedRequest> {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        log.iter().cloned().collect()
     }
 }

@@ -514,3 +514,41 @@ async fn echoed_machine_output_still_lands_in_the_log_file() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn app_secrets_reach_the_machine_env_at_boot() {
+    let h = Harness::start().await;
+    h.create_app("secretive").await;
+    h.post(
+        "/v1/apps/secretive/secrets",
+        json!({"values": {"API_KEY": "s3cret"}}),
+    )
+    .await;
+    let mut config = echo_config(true);
+    config["env"] = json!({"API_KEY": "from-config", "PLAIN": "p"});
+    let id = h.create_machine("secretive", config).await;
+    h.wait_state("secretive", &id, "started").await;
+    let addr = h
+        .resolve("secretive.internal", 8080)
+        .await
+        .expect("resolves");
+    let mut env = Value::Null;
+    eventually("the machine answers", async || {
+        let Ok(response) = h.client.get(format!("http://{addr}/")).send().await else {
+            return false;
+        };
+        env = response
+            .json::<Value>()
+            .await
+            .map(|v| v["env"].clone())
+            .unwrap_or_default();
+        env.is_object()
+    })
+    .await;
+    assert_eq!(env["API_KEY"], "s3cret", "a secret wins over config.env");
+    assert_eq!(env["PLAIN"], "p");
+    assert!(
+        env.get("FLYLOCAL_API_TOKEN").is_none(),
+        "flylocal's own environment is not inherited"
+    );
+}
