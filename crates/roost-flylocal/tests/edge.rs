@@ -383,3 +383,24 @@ async fn elsewhere_keeps_the_replaying_machine_out_of_the_next_pick() {
         );
     }
 }
+
+#[tokio::test]
+async fn replays_to_unknown_or_foreign_apps_are_refused() {
+    let h = Harness::start_with(|c| {
+        c.foreign_apps.insert("other-org-app".into());
+    })
+    .await;
+    h.create_app("router").await;
+    let router = h.create_machine("router", echo_config(true)).await;
+    h.wait_state("router", &router, "started").await;
+    for (target, code) in [("no-such-app", "PA04"), ("other-org-app", "PA05")] {
+        let response = h
+            .edge(Method::GET, "router", "/")
+            .header("x-echo-replay", format!("app={target}"))
+            .send()
+            .await
+            .expect("edge");
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(flylocal_error(&response), code);
+    }
+}

@@ -426,7 +426,7 @@ async fn replay_directive(response: Response<Incoming>) -> Result<Answer, replay
 
 fn unreachable_response(unreachable: &Unreachable) -> Response<ProxyBody> {
     let status = match unreachable.code {
-        "PA04" => StatusCode::BAD_GATEWAY,
+        "PA04" | "PA05" => StatusCode::BAD_GATEWAY,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     };
     edge_error(status, unreachable.code, &unreachable.message)

@@ -85,6 +85,13 @@ pub(crate) async fn select(
             preferred_unavailable: None,
         });
     }
+    if platform.config.foreign_apps.contains(app) {
+        return Err(no_candidate(
+            "PA05",
+            format!("target app '{app}' is in another organisation"),
+            None,
+        ));
+    }
     if !platform.store.lock().apps.contains_key(app) {
         return Err(no_candidate(
             "PA04",
