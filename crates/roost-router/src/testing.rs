@@ -149,3 +149,24 @@ impl TestRouter {
         let _ = (&mut self.task).await;
     }
 }
+
+/// A fresh, empty PostgreSQL database's URL when `ROOST_TEST_DATABASE_URL` (a `postgres://`
+/// admin URL) is set, else `None`. The database is named `roost_oauth_<uuid>`; CI throws the
+/// server away afterwards.
+pub async fn fresh_postgres_url() -> Option<String> {
+    use sqlx::Connection as _;
+    let admin_url = std::env::var("ROOST_TEST_DATABASE_URL").ok()?;
+    sqlx::any::install_default_drivers();
+    let name = format!("roost_oauth_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::AnyConnection::connect(&admin_url)
+        .await
+        .expect("connect to ROOST_TEST_DATABASE_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database");
+    let _ = admin.close().await;
+    let mut url = url::Url::parse(&admin_url).expect("ROOST_TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
+}

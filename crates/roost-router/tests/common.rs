@@ -1,0 +1,3 @@
+//! Helpers shared by the OAuth integration tests.
+
+pub mod oauth;

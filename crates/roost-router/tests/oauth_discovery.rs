@@ -1,0 +1,112 @@
+//! Discovery over real HTTP: the documents MCP clients fetch before anything else.
+
+mod common;
+
+use common::oauth::*;
+use serde_json::Value;
+
+async fn json(url: String) -> Value {
+    let response = http().get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn authorization_server_metadata_has_every_field_clients_check() {
+    let router = router().await;
+    let base = &router.url;
+    // The RFC 8414 path first, then OIDC discovery: both serve the same document.
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let doc = json(format!("{base}{path}")).await;
+        assert_eq!(
+            doc["issuer"], *base,
+            "issuer is byte-identical to the derived one"
+        );
+        assert_eq!(
+            doc["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(doc["client_id_metadata_document_supported"], true);
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(
+            doc["registration_endpoint"],
+            format!("{base}/oauth/register")
+        );
+        assert_eq!(
+            doc["authorization_endpoint"],
+            format!("{base}/oauth/authorize")
+        );
+        assert_eq!(doc["token_endpoint"], format!("{base}/oauth/token"));
+        assert_eq!(doc["jwks_uri"], format!("{base}/.well-known/jwks.json"));
+        assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+        let methods = doc["token_endpoint_auth_methods_supported"].to_string();
+        for m in ["none", "client_secret_basic", "client_secret_post"] {
+            assert!(methods.contains(m), "{m}");
+        }
+    }
+    // A path-suffixed form for a path-less issuer is not one clients derive: not served.
+    let status = http()
+        .get(format!(
+            "{base}/.well-known/oauth-authorization-server/other"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn protected_resource_metadata_names_the_mcp_url_and_this_issuer() {
+    let router = router().await;
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let doc = json(format!("{}{path}", router.url)).await;
+        assert_eq!(doc["resource"], router.mcp_url);
+        assert_eq!(
+            doc["authorization_servers"],
+            serde_json::json!([router.url])
+        );
+    }
+    // The 401 on /mcp points at it and names the scope.
+    let response = http().post(&router.mcp_url).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
+            router.url
+        )),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("scope=\"roost:workspace\""),
+        "{challenge}"
+    );
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn issued_tokens_verify_with_the_published_jwks() {
+    let router = router().await;
+    let (_, tokens) = tokens_for(&router, "alice").await;
+    let jwks: roost_token::JwkSet =
+        serde_json::from_value(json(format!("{}/.well-known/jwks.json", router.url)).await)
+            .unwrap();
+    let mut verifier = roost_token::Verifier::new(router.url.clone(), router.mcp_url.clone());
+    verifier.add_jwks(&jwks).unwrap();
+    let claims = verifier
+        .verify(tokens["access_token"].as_str().unwrap())
+        .unwrap();
+    assert!(claims.has_scope("roost:workspace"));
+    router.stop().await;
+}
