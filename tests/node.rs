@@ -136,12 +136,16 @@ pub async fn start_server(script: &str, env: &[(&str, &str)]) -> Result<ScriptSe
     for (key, value) in env {
         command.env(key, value);
     }
-    let mut child = command.spawn().map_err(|source| NodeError::Spawn { node, source })?;
+    let mut child = command
+        .spawn()
+        .map_err(|source| NodeError::Spawn { node, source })?;
     let stdout = child.stdout.take().expect("piped");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let first = tokio::time::timeout(SCRIPT_TIMEOUT, lines.next_line())
         .await
-        .map_err(|_| NodeError::Timeout { script: script.to_owned() })?
+        .map_err(|_| NodeError::Timeout {
+            script: script.to_owned(),
+        })?
         .ok()
         .flatten()
         .unwrap_or_default();

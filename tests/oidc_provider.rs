@@ -12,8 +12,14 @@ async fn each_test_account_signs_in_and_gets_its_own_subject() {
     let provider = start_server("oidc-provider.mjs", &[("OIDC_REDIRECT_URIS", REDIRECT)])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let issuer = provider.ready["issuer"].as_str().expect("the provider prints its issuer").to_owned();
-    assert!(issuer.starts_with("http://127.0.0.1:"), "loopback only: {issuer}");
+    let issuer = provider.ready["issuer"]
+        .as_str()
+        .expect("the provider prints its issuer")
+        .to_owned();
+    assert!(
+        issuer.starts_with("http://127.0.0.1:"),
+        "loopback only: {issuer}"
+    );
 
     for (login, password) in [("alice", "alice-password"), ("bob", "bob-password")] {
         let out = run_script(
@@ -34,7 +40,11 @@ async fn each_test_account_signs_in_and_gets_its_own_subject() {
         assert_eq!(out["email"], format!("{login}@example.test"), "{out}");
         assert_eq!(out["nonceMatches"], true, "{out}");
         assert_eq!(out["stateEchoed"], true, "{out}");
-        assert_eq!(out["iss"], issuer.as_str(), "RFC 9207 iss in the redirect: {out}");
+        assert_eq!(
+            out["iss"],
+            issuer.as_str(),
+            "RFC 9207 iss in the redirect: {out}"
+        );
     }
 
     let wrong = run_script(
@@ -50,5 +60,8 @@ async fn each_test_account_signs_in_and_gets_its_own_subject() {
     )
     .await
     .expect_err("a wrong password must not sign in");
-    assert!(wrong.to_string().contains("Wrong username or password"), "{wrong}");
+    assert!(
+        wrong.to_string().contains("Wrong username or password"),
+        "{wrong}"
+    );
 }

@@ -64,7 +64,8 @@ impl StackOptions {
 
     /// Adds a local account.
     pub fn account(mut self, username: &str, password: &str) -> Self {
-        self.accounts.push((username.to_owned(), password.to_owned()));
+        self.accounts
+            .push((username.to_owned(), password.to_owned()));
         self
     }
 
@@ -101,9 +102,18 @@ impl Reservation {
     /// Binds the three loopback listeners.
     pub async fn new() -> Self {
         let bind = || TcpListener::bind("127.0.0.1:0");
-        let (edge, api, router) = (bind().await.expect("edge port"), bind().await.expect("api port"), bind().await.expect("router port"));
+        let (edge, api, router) = (
+            bind().await.expect("edge port"),
+            bind().await.expect("api port"),
+            bind().await.expect("router port"),
+        );
         let public_url = format!("http://{}", edge.local_addr().expect("bound"));
-        Self { edge, api, router, public_url }
+        Self {
+            edge,
+            api,
+            router,
+            public_url,
+        }
     }
 }
 
@@ -133,7 +143,12 @@ impl Stack {
     /// Starts a stack on ports reserved earlier.
     pub async fn start_reserved(ports: Reservation, options: StackOptions) -> Stack {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let Reservation { edge, api, router, public_url } = ports;
+        let Reservation {
+            edge,
+            api,
+            router,
+            public_url,
+        } = ports;
         let api_url = format!("http://{}", api.local_addr().expect("bound"));
         let router_addr = router.local_addr().expect("bound");
         let key = SigningKey::generate();
@@ -145,7 +160,10 @@ impl Stack {
             "--fly-api-token=e2e-token".to_owned(),
             format!("--fly-api-url={api_url}"),
             format!("--data-dir={}", dir.path().join("router").display()),
-            format!("--user-template={}", repo_root().join("fly.user.toml").display()),
+            format!(
+                "--user-template={}",
+                repo_root().join("fly.user.toml").display()
+            ),
             format!("--user-image={WORKSPACE_IMAGE}"),
             format!("--tenant-region={REGION}"),
             "--log-format=text".to_owned(),
@@ -163,9 +181,14 @@ impl Stack {
             .settings()
             .expect("router settings are valid");
         let network = Arc::new(FlyLocalNetwork::new(api_url.parse().expect("a URL")));
-        let mut state = AppState::start(settings, network).await.expect("the router starts");
+        let mut state = AppState::start(settings, network)
+            .await
+            .expect("the router starts");
         // Client metadata documents in these tests are served by the test on loopback.
-        state.oauth = state.oauth.clone().with_fetch_policy(AddressPolicy::allow_loopback_for_tests());
+        state.oauth = state
+            .oauth
+            .clone()
+            .with_fetch_policy(AddressPolicy::allow_loopback_for_tests());
         for (username, password) in &options.accounts {
             roost_router::signin::local::create_account(&state.db, username, password)
                 .await
@@ -173,7 +196,10 @@ impl Stack {
         }
 
         let mut fly_config = FlyConfig::new(dir.path().join("fly"));
-        fly_config.images.insert(WORKSPACE_IMAGE.to_owned(), ImageSpec::new(&options.workspace_bin));
+        fly_config.images.insert(
+            WORKSPACE_IMAGE.to_owned(),
+            ImageSpec::new(&options.workspace_bin),
+        );
         fly_config.external_apps = HashMap::from([("roost".to_owned(), router_addr)]);
         fly_config.default_app = Some("roost".to_owned());
         fly_config.region = REGION.to_owned();
@@ -218,5 +244,7 @@ impl Stack {
 
 /// The repository root (`fly.user.toml`, `target/`).
 pub fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
 }

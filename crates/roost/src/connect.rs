@@ -102,7 +102,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     }
     let auth = match args.token {
         Some(token) => Auth::Fixed(token),
-        None => Auth::OAuth(Authorizer::new(
+        None => Auth::OAuth(Box::new(Authorizer::new(
             args.url.clone(),
             credentials,
             SignInOptions {
@@ -112,7 +112,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
                 open_browser: !args.no_browser,
                 timeout: args.sign_in_timeout,
             },
-        )),
+        ))),
     };
     let remote = Arc::new(Remote::new(args.url, auth)?);
     pump(remote).await

@@ -29,8 +29,8 @@ pub enum SignInError {
     OAuth {
         /// The MCP URL.
         url: Url,
-        /// rmcp's description.
-        source: AuthError,
+        /// rmcp's description (boxed: rmcp's error is large).
+        source: Box<AuthError>,
     },
     /// The browser part did not complete.
     #[error(transparent)]
@@ -199,7 +199,7 @@ impl Authorizer {
     fn failed(&self, source: AuthError) -> SignInError {
         SignInError::OAuth {
             url: self.url.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 }

@@ -75,7 +75,7 @@ pub enum Auth {
     /// `--token`: used as is; a 401 is final.
     Fixed(String),
     /// OAuth sign-in with stored, refreshed tokens.
-    OAuth(Authorizer),
+    OAuth(Box<Authorizer>),
 }
 
 impl Auth {
