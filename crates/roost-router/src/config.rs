@@ -51,10 +51,13 @@ pub enum LogFormat {
 /// The router's flags and environment variables. (No `Debug`: it holds secrets; [`Settings`]
 /// has a redacting one.)
 #[derive(Clone, Parser)]
+// `args_override_self`: a flag given twice takes its last value, so a wrapper (a test
+// harness, a script) can override one setting without rebuilding the whole command line.
 #[command(
     name = "roost-router",
     version,
-    about = "roost's router: tenants, provisioning and fly-replay routing"
+    about = "roost's router: tenants, provisioning and fly-replay routing",
+    args_override_self = true
 )]
 pub struct Config {
     /// The router's public base URL, e.g. `https://mcp.example.com`. The MCP URL users paste
@@ -447,6 +450,12 @@ mod tests {
         );
         assert_eq!(settings.verifier.key_ids().len(), 1);
         assert_eq!(settings.listen.port(), 8080);
+    }
+
+    #[test]
+    fn a_flag_given_twice_takes_its_last_value() {
+        let settings = config(&["--app-prefix=first-", "--app-prefix=second-"]).settings().unwrap();
+        assert_eq!(settings.app_prefix, "second-");
     }
 
     #[test]
