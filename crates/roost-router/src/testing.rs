@@ -36,6 +36,9 @@ pub struct TestOptions {
     pub database_url: Option<String>,
     /// More `roost-router` flags, e.g. `--access-token-ttl=5s`.
     pub extra_args: Vec<String>,
+    /// Fetch client metadata documents under the production address policy (https, public
+    /// addresses only) instead of also admitting loopback test servers.
+    pub production_fetch_policy: bool,
 }
 
 impl Default for TestOptions {
@@ -46,6 +49,7 @@ impl Default for TestOptions {
             fly_api_url: "http://127.0.0.1:9".into(),
             database_url: None,
             extra_args: Vec::new(),
+            production_fetch_policy: false,
         }
     }
 }
@@ -116,10 +120,12 @@ impl TestRouter {
         let mut state = AppState::start(settings, network)
             .await
             .expect("the router starts");
-        state.oauth = state
-            .oauth
-            .clone()
-            .with_fetch_policy(AddressPolicy::allow_loopback_for_tests());
+        if !options.production_fetch_policy {
+            state.oauth = state
+                .oauth
+                .clone()
+                .with_fetch_policy(AddressPolicy::allow_loopback_for_tests());
+        }
         for (username, password) in &options.accounts {
             crate::signin::local::create_account(&state.db, username, password)
                 .await
