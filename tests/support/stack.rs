@@ -242,9 +242,11 @@ impl Stack {
     }
 }
 
-/// The repository root (`fly.user.toml`, `target/`).
+/// The repository root (`fly.user.toml`, `target/`): the nearest folder above the crate that
+/// includes this file with a `Cargo.lock` (this harness is shared by `tests/` and `crates/roost`).
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the repository")
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .expect("the crate is inside the repository")
 }

@@ -1,0 +1,237 @@
+//! `roost connect` signing in for real: the whole stack (flylocal's edge, the router with the
+//! development sign-in, workspace processes), the binary on stdio, and an HTTP client standing
+//! in for the browser. The first connection registers, signs in through the loopback redirect
+//! and stores the tokens; a second run reuses them without a browser; a token the server no
+//! longer accepts is refreshed without a browser.
+
+#[path = "../../../tests/support/stack.rs"]
+#[allow(dead_code)] // the e2e tests use more of the harness
+mod stack;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use stack::{Stack, StackOptions};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::sync::mpsc;
+
+/// The tenant image: the `roost-workspace` binary next to `roost` (cargo's profile folder),
+/// built when this package was tested on its own.
+fn workspace_bin() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_roost")).with_file_name("roost-workspace");
+    if !path.is_file() {
+        let status =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "-p", "roost-workspace", "--bin", "roost-workspace"])
+                .status()
+                .expect("running cargo");
+        assert!(status.success(), "building roost-workspace");
+    }
+    path
+}
+
+struct Shim {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines<BufReader<ChildStdout>>,
+    stderr: mpsc::UnboundedReceiver<String>,
+}
+
+impl Shim {
+    fn start(url: &str, config_dir: &Path) -> Self {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_roost"))
+            .args(["connect", "--no-browser", url])
+            .env("ROOST_CONFIG_DIR", config_dir)
+            .env_remove("ROOST_CONNECT_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("roost binary");
+        let (tx, stderr) = mpsc::unbounded_channel();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        Self {
+            child,
+            stdin,
+            stdout,
+            stderr,
+        }
+    }
+
+    async fn send(&mut self, id: u64, method: &str, params: Value) {
+        let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    async fn reply(&mut self, id: u64) -> Value {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(60), self.stdout.next_line())
+                .await
+                .expect("a reply within 60 s")
+                .unwrap()
+                .expect("stdout open");
+            let message: Value = serde_json::from_str(&line).unwrap();
+            if message["id"] == id {
+                return message;
+            }
+        }
+    }
+
+    /// The sign-in link `roost connect` prints on stderr.
+    async fn sign_in_link(&mut self) -> String {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), self.stderr.recv())
+                .await
+                .expect("a sign-in link within 30 s")
+                .expect("stderr open");
+            if let Some(start) = line.find("http") {
+                return line[start..].trim().to_owned();
+            }
+        }
+    }
+
+    /// Everything on stderr so far.
+    fn stderr_so_far(&mut self) -> String {
+        let mut text = String::new();
+        while let Ok(line) = self.stderr.try_recv() {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    }
+
+    async fn finish(mut self) -> String {
+        drop(self.stdin.take());
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.stderr_so_far()
+    }
+}
+
+fn initialize() -> Value {
+    json!({ "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "stdio-client", "version": "1" } })
+}
+
+fn credential_file(config_dir: &Path) -> PathBuf {
+    let folder = config_dir.join("credentials");
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .expect("the credentials folder")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "one token file for one URL: {files:?}");
+    files.remove(0)
+}
+
+#[tokio::test]
+async fn roost_connect_signs_in_once_reuses_the_tokens_and_refreshes_them() {
+    let stack = Stack::start(StackOptions::new(workspace_bin()).dev_signin()).await;
+    let config = tempfile::tempdir().unwrap();
+
+    // 1. First run: the 401 starts the sign-in; the "browser" follows the link.
+    let mut shim = Shim::start(&stack.mcp_url, config.path());
+    shim.send(1, "initialize", initialize()).await;
+    let link = shim.sign_in_link().await;
+    assert!(
+        link.starts_with(&format!("{}/oauth/authorize?", stack.public_url)),
+        "{link}"
+    );
+    assert!(link.contains("code_challenge_method=S256"), "{link}");
+    let page = reqwest::get(&link).await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("You can close this window"),
+        "the loopback redirect answered the browser: {page}"
+    );
+
+    let init = shim.reply(1).await;
+    assert_eq!(
+        init["result"]["serverInfo"]["name"], "roost-workspace",
+        "{init}"
+    );
+    shim.send(2, "tools/call", json!({ "name": "write_file", "arguments": { "path": "connect.txt", "content": "from roost connect\n" } }))
+        .await;
+    let written = shim.reply(2).await;
+    assert_ne!(written["result"]["isError"], true, "{written}");
+    let stderr = shim.finish().await;
+    assert!(stderr.contains("signed in to 127.0.0.1"), "{stderr}");
+
+    let file = credential_file(config.path());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let stored: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(stored["mcp_url"], stack.mcp_url.as_str());
+    assert!(
+        stored["credentials"]["token_response"]["refresh_token"].is_string(),
+        "{stored}"
+    );
+
+    // 2. Second run: the stored token is used; no sign-in link, same workspace.
+    let mut shim = Shim::start(&stack.mcp_url, config.path());
+    shim.send(1, "initialize", initialize()).await;
+    assert_eq!(
+        shim.reply(1).await["result"]["serverInfo"]["name"],
+        "roost-workspace"
+    );
+    shim.send(
+        2,
+        "tools/call",
+        json!({ "name": "read_file", "arguments": { "path": "connect.txt" } }),
+    )
+    .await;
+    let read = shim.reply(2).await;
+    assert!(read.to_string().contains("from roost connect"), "{read}");
+    let stderr = shim.finish().await;
+    assert!(
+        !stderr.contains("sign in"),
+        "no sign-in the second time: {stderr}"
+    );
+
+    // 3. The access token stops working (as when the signing key rotates): refreshed silently.
+    let mut stored: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let old_refresh = stored["credentials"]["token_response"]["refresh_token"].clone();
+    stored["credentials"]["token_response"]["access_token"] = json!("not-a-valid-token");
+    std::fs::write(&file, serde_json::to_vec(&stored).unwrap()).unwrap();
+    let mut shim = Shim::start(&stack.mcp_url, config.path());
+    shim.send(1, "initialize", initialize()).await;
+    assert_eq!(
+        shim.reply(1).await["result"]["serverInfo"]["name"],
+        "roost-workspace"
+    );
+    let stderr = shim.finish().await;
+    assert!(
+        !stderr.contains("sign in"),
+        "a refresh, not a sign-in: {stderr}"
+    );
+    let refreshed: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_ne!(
+        refreshed["credentials"]["token_response"]["refresh_token"], old_refresh,
+        "the refresh token rotated"
+    );
+
+    stack.stop().await;
+}
