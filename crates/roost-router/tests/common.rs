@@ -1,3 +1,0 @@
-//! Helpers shared by the OAuth integration tests.
-
-pub mod oauth;
