@@ -289,6 +289,15 @@ async fn a_real_browser_signs_in_with_a_local_account_and_consents() {
         consent["text"].as_str().unwrap().contains("127.0.0.1"),
         "and where it sends you back: {consent}"
     );
+    // The page lists exactly what the app asked for, and the token carries exactly that.
+    let requested = out["requestedScope"].as_str().unwrap_or_default();
+    let asks_to_run = requested.split(' ').any(|s| s == "roost:run");
+    assert_eq!(
+        consent["text"].as_str().unwrap().contains("Run commands"),
+        asks_to_run,
+        "requested {requested:?}: {consent}"
+    );
+    assert_eq!(out["grantedScope"], requested, "{out}");
     let csp = consent["contentSecurityPolicy"]
         .as_str()
         .unwrap_or_default();
@@ -299,5 +308,53 @@ async fn a_real_browser_signs_in_with_a_local_account_and_consents() {
     assert_eq!(out["outcome"], "AUTHORIZED", "{out}");
     assert_eq!(out["hasAccessToken"], true, "{out}");
     assert_eq!(out["callback"]["iss"], stack.public_url.as_str(), "{out}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_real_browser_signs_in_through_the_openid_provider() {
+    let ports = Reservation::new().await;
+    let callback = format!("{}/signin/callback/oidc/testidp", ports.public_url);
+    let provider = start_server("oidc-provider.mjs", &[("OIDC_REDIRECT_URIS", &callback)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let issuer = provider.ready["issuer"].as_str().unwrap();
+    let config = format!(
+        "[[oidc]]\nid = \"testidp\"\nname = \"Test IdP\"\nissuer = \"{issuer}\"\nclient_id = \"roost\"\nclient_secret = \"roost-secret\"\n"
+    );
+    let stack =
+        Stack::start_reserved(ports, StackOptions::new(WORKSPACE).oauth_config(config)).await;
+    let dir: PathBuf = repo_root().join("target/e2e-screenshots/oidc");
+    let out = run_script(
+        "browser-signin.mjs",
+        &[
+            ("MCP_URL", &stack.mcp_url),
+            ("SIGNIN_PROVIDER", "Test IdP"),
+            ("MCP_LOGIN", "bob"),
+            ("MCP_PASSWORD", "bob-password"),
+            ("SCREENSHOT_DIR", dir.to_str().unwrap()),
+        ],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let pages = out["pages"].as_array().unwrap();
+    let names: Vec<&str> = pages.iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["sign-in", "provider-sign-in", "consent", "done"],
+        "{out}"
+    );
+    assert!(
+        pages[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Continue with Test IdP"),
+        "{out}"
+    );
+    assert!(
+        pages[1]["url"].as_str().unwrap().starts_with(issuer),
+        "the provider's own page: {out}"
+    );
+    assert_eq!(out["outcome"], "AUTHORIZED", "{out}");
     stack.stop().await;
 }

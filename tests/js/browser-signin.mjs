@@ -1,6 +1,6 @@
 // A real browser (Debian chromium driven by playwright-core) signs in to roost with a local
-// account and clicks the consent button on roost's real pages, saving a screenshot of each page
-// (sign-in, consent, done). The OAuth client side is the official SDK's `auth()`: it discovers,
+// account (or through an upstream OpenID provider) and clicks the consent button on roost's
+// real pages, saving a screenshot of each page (sign-in, [provider sign-in,] consent, done). The OAuth client side is the official SDK's `auth()`: it discovers,
 // registers (DCR) and builds the authorization URL, and afterwards exchanges the code, so the
 // test proves the browser flow yields working tokens.
 //
@@ -9,7 +9,9 @@
 //
 // env:
 //   MCP_URL          the roost MCP URL
-//   MCP_LOGIN, MCP_PASSWORD   a local account
+//   MCP_LOGIN, MCP_PASSWORD   a local account (or an account at the upstream provider)
+//   SIGNIN_PROVIDER  sign in upstream: the provider's name as the sign-in page shows it
+//                    (e.g. "Test IdP"); the provider's own page then gets the credentials
 //   SCREENSHOT_DIR   where the PNGs go (created if missing)
 //   CHROMIUM         the browser binary (default /usr/bin/chromium)
 import fs from "node:fs";
@@ -111,6 +113,13 @@ try {
   await page.goto(provider.saved.authorizationUrl.href);
   await shoot("sign-in");
 
+  // Signing in upstream: press "Continue with <provider>", then sign in on the provider's page.
+  if (env.SIGNIN_PROVIDER) {
+    const choice = page.getByRole("link", { name: new RegExp(env.SIGNIN_PROVIDER, "i") }).first();
+    await Promise.all([page.waitForNavigation(), choice.click()]);
+    await shoot("provider-sign-in");
+  }
+
   // Fill the password field and the text field before it, then submit that form.
   const password = page.locator('input[type="password"]').first();
   const form = page.locator("form", { has: password }).first();
@@ -136,6 +145,8 @@ console.log(
     pages,
     callback: { state: callback.searchParams.get("state"), iss: callback.searchParams.get("iss"), hasCode: callback.searchParams.has("code") },
     outcome,
+    requestedScope: provider.saved.authorizationUrl.searchParams.get("scope"),
+    grantedScope: provider.saved.tokens?.scope ?? null,
     hasAccessToken: Boolean(provider.saved.tokens?.access_token),
   }),
 );
