@@ -199,6 +199,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/signin", get(page))
         .route("/signin/local", post(local_signin))
+        .route("/signout", post(signout))
         .route("/signin/oidc/{id}", get(oidc_start))
         .route("/signin/callback/oidc/{id}", get(oidc_callback))
         .route("/signin/github", get(github_start))
@@ -283,6 +284,41 @@ async fn render_signin(
         "signin.html",
         context! { client_name, providers, local => signin.local, request, csrf, error, username },
     )
+}
+
+#[derive(Deserialize)]
+struct SignOutForm {
+    request: Option<String>,
+}
+
+/// Ends the session: "not you?" on the consent page (back to sign-in for the same request), or
+/// a plain sign-out (the "you can close this window" page). A cross-site post carries no
+/// `SameSite=Lax` cookie, so another site can at most sign out a session it cannot see.
+async fn signout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<SignOutForm>,
+) -> Response {
+    let cleared = match state.oauth.signin().sessions().end(&jar).await {
+        Ok(cookie) => cookie,
+        Err(e) => return internal(&state, "ending a session failed", &e),
+    };
+    let jar = jar.add(cleared);
+    match form.request.filter(|r| !r.is_empty()) {
+        Some(request) => (
+            jar,
+            Redirect::to(&format!("/signin?request={}", urlencode(&request))),
+        )
+            .into_response(),
+        None => (
+            jar,
+            state.oauth.pages().done(
+                "You are signed out",
+                "This browser is no longer signed in to roost.",
+            ),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Deserialize)]

@@ -80,6 +80,7 @@ pub struct TestRouter {
     pub key: SigningKey,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    database_url: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -143,6 +144,7 @@ impl TestRouter {
             key,
             shutdown: Some(tx),
             task,
+            database_url: options.database_url.clone(),
             _dir: dir,
         }
     }
@@ -153,6 +155,24 @@ impl TestRouter {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
+        self.state.db.close().await;
+        // A database made by `fresh_postgres_url` goes with its router.
+        if let (Some(url), Ok(admin_url)) =
+            (&self.database_url, std::env::var("ROOST_TEST_DATABASE_URL"))
+            && let Some(name) = url::Url::parse(url)
+                .ok()
+                .map(|u| u.path().trim_start_matches('/').to_owned())
+            && name.starts_with("roost_oauth_")
+        {
+            use sqlx::Connection as _;
+            if let Ok(mut admin) = sqlx::AnyConnection::connect(&admin_url).await {
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await;
+                let _ = admin.close().await;
+            }
+        }
     }
 }
 

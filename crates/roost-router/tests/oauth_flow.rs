@@ -408,3 +408,154 @@ async fn revoking_a_refresh_token_ends_the_grant() {
     assert_eq!((status, error.as_str()), (400, "invalid_grant"));
     router.stop().await;
 }
+
+#[tokio::test]
+async fn not_you_signs_out_and_lets_another_user_sign_in_for_the_same_request() {
+    let router = router().await;
+    let client_id = register(&router, &[REDIRECT]).await;
+    let browser = Browser::default();
+    let (verifier, challenge) = pkce();
+    let first = browser
+        .get(&authorize_url(&router, &client_id, &challenge, &[]))
+        .await;
+    let signed_in = sign_in(
+        &router,
+        &browser,
+        first.location.as_deref().unwrap(),
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    let consent = browser
+        .get(&absolute(&router, signed_in.location.as_deref().unwrap()))
+        .await;
+    assert!(consent.body.contains("Not you?"));
+    let out = browser
+        .post(
+            &format!("{}/signout", router.url),
+            &[("request", &hidden(&consent.body, "request"))],
+        )
+        .await;
+    assert_eq!(out.status, 303);
+    assert!(
+        !browser.has_cookie("roost-session"),
+        "the session cookie is cleared"
+    );
+    let location = out.location.unwrap();
+    assert!(location.starts_with("/signin?request="), "{location}");
+    let as_bob = sign_in(&router, &browser, &location, "bob", PASSWORD).await;
+    let consent = browser
+        .get(&absolute(&router, as_bob.location.as_deref().unwrap()))
+        .await;
+    assert!(consent.body.contains("bob"), "{}", consent.body);
+    let allowed = browser
+        .post(
+            &format!("{}/oauth/authorize/consent", router.url),
+            &[
+                ("request", &hidden(&consent.body, "request")),
+                ("csrf", &hidden(&consent.body, "csrf")),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    let tokens: Value = exchange(
+        &router,
+        &client_id,
+        &query(allowed.location.as_deref().unwrap())["code"],
+        &verifier,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let claims = router
+        .state
+        .settings
+        .verifier
+        .verify(tokens["access_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(router.state.oauth.signin().label(&claims.sub).await, "bob");
+
+    // Signing out without a request ends on the "you can close this window" page.
+    let done = browser.post(&format!("{}/signout", router.url), &[]).await;
+    assert_eq!(done.status, 200);
+    assert!(
+        done.body.contains("You can close this window"),
+        "{}",
+        done.body
+    );
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn the_sign_in_page_lists_providers_and_an_unreachable_one_fails_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("oauth.toml");
+    std::fs::write(
+        &file,
+        "[[oidc]]\nid = \"corp\"\nname = \"Corp SSO\"\nissuer = \"http://127.0.0.1:9\"\nclient_id = \"roost\"\nclient_secret = \"s\"\n\n\
+         [github]\nclient_id = \"Iv1.x\"\nclient_secret = \"s\"\n",
+    )
+    .unwrap();
+    let router = TestRouter::start(
+        TestOptions::default()
+            .account("alice", PASSWORD)
+            .arg(format!("--oauth-config={}", file.display())),
+    )
+    .await;
+    let client_id = register(&router, &[REDIRECT]).await;
+    let browser = Browser::default();
+    let (_, challenge) = pkce();
+    let first = browser
+        .get(&authorize_url(&router, &client_id, &challenge, &[]))
+        .await;
+    let page = browser
+        .get(&absolute(&router, first.location.as_deref().unwrap()))
+        .await;
+    for words in ["Continue with Corp SSO", "Continue with GitHub", "Username"] {
+        assert!(
+            page.body.contains(words),
+            "sign-in page lacks {words:?}:\n{}",
+            page.body
+        );
+    }
+    // GitHub: the button leads to github.com's authorize page with state and PKCE.
+    let request = hidden(&page.body, "request");
+    let github = browser
+        .get(&format!("{}/signin/github?request={request}", router.url))
+        .await;
+    assert_eq!(github.status, 303);
+    let to = github.location.unwrap();
+    assert!(
+        to.starts_with("https://github.com/login/oauth/authorize?")
+            && to.contains("code_challenge="),
+        "{to}"
+    );
+    assert!(
+        browser.has_cookie("roost-signin"),
+        "the flow is bound to this browser"
+    );
+    // A callback without that browser's cookie is refused.
+    let state = query(&to)["state"].clone();
+    let stranger = Browser::default()
+        .get(&format!(
+            "{}/signin/callback/github?code=x&state={state}",
+            router.url
+        ))
+        .await;
+    assert_eq!(stranger.status, 403);
+    // The OIDC provider is down: the user reads that sign-in did not finish, not a stack trace.
+    let corp = browser
+        .get(&format!(
+            "{}/signin/oidc/corp?request={request}",
+            router.url
+        ))
+        .await;
+    assert_eq!(corp.status, 502);
+    assert!(
+        corp.body.contains("Sign-in did not finish") && corp.body.contains("Corp SSO"),
+        "{}",
+        corp.body
+    );
+    router.stop().await;
+}

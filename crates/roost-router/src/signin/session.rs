@@ -86,6 +86,17 @@ impl Sessions {
         Ok(self.cookie(self.cookie_name(), token, self.ttl))
     }
 
+    /// Ends the browser's session (if any); returns the cookie that clears it.
+    pub async fn end(&self, jar: &CookieJar) -> Result<Cookie<'static>, sqlx::Error> {
+        if let Some(cookie) = jar.get(self.cookie_name()) {
+            sqlx::query("DELETE FROM signin_sessions WHERE id_hash = $1")
+                .bind(hash_secret(cookie.value()))
+                .execute(self.db.pool())
+                .await?;
+        }
+        Ok(self.cookie(self.cookie_name(), String::new(), Duration::ZERO))
+    }
+
     /// The browser's current session, if its cookie names a live one.
     pub async fn current(&self, jar: &CookieJar) -> Result<Option<Session>, sqlx::Error> {
         let Some(cookie) = jar.get(self.cookie_name()) else {
