@@ -218,13 +218,29 @@ pub fn scope_union(a: &str, b: &str) -> String {
 }
 
 /// Every OAuth and sign-in route.
+///
+/// The endpoints a client calls with `fetch` (metadata, registration, token, revocation) allow
+/// any origin: browser-based clients such as the MCP Inspector call them cross-origin, they
+/// use no cookies (so `*` grants nothing a script could not do anyway), and they authenticate
+/// clients by secret or PKCE. The browser pages (authorize, sign-in, consent) get no CORS.
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::AUTHORIZATION,
+            axum::http::HeaderName::from_static("mcp-protocol-version"),
+        ]);
+    let api = Router::new()
         .merge(metadata::router())
         .merge(dcr::router())
-        .merge(authorize::router())
         .merge(token::router())
         .merge(revoke::router())
+        .layer(cors);
+    Router::new()
+        .merge(api)
+        .merge(authorize::router())
         .merge(crate::signin::router())
 }
 

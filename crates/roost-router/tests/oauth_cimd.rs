@@ -99,8 +99,7 @@ async fn a_metadata_document_client_signs_in_and_is_shown_on_the_consent_page() 
     assert_eq!(consent.status, 200);
     for words in [
         "Metadata App",
-        "metadata-app.example",
-        "127.0.0.1",
+        "Published by <strong>127.0.0.1</strong>",
         "on this computer",
     ] {
         assert!(
@@ -109,6 +108,10 @@ async fn a_metadata_document_client_signs_in_and_is_shown_on_the_consent_page() 
             consent.body
         );
     }
+    assert!(
+        !consent.body.contains("metadata-app.example"),
+        "the document's own claim about its home is not shown as if verified"
+    );
     let location = authorize_with_consent(&router, &browser, &url, "alice").await;
     let tokens: Value = exchange(&router, &client_id, &query(&location)["code"], &verifier)
         .await

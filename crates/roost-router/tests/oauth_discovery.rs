@@ -110,3 +110,40 @@ async fn issued_tokens_verify_with_the_published_jwks() {
     assert!(claims.has_scope("roost:workspace"));
     router.stop().await;
 }
+
+#[tokio::test]
+async fn browser_based_clients_may_call_the_oauth_endpoints_cross_origin() {
+    let router = router().await;
+    let preflight = http()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/oauth/token", router.url),
+        )
+        .header("origin", "http://localhost:6274")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let metadata = http()
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            router.url
+        ))
+        .header("origin", "http://localhost:6274")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.headers()["access-control-allow-origin"], "*");
+    // The consent and sign-in pages are not for scripts.
+    let page = http()
+        .get(format!("{}/signin", router.url))
+        .header("origin", "http://localhost:6274")
+        .send()
+        .await
+        .unwrap();
+    assert!(!page.headers().contains_key("access-control-allow-origin"));
+    router.stop().await;
+}

@@ -412,3 +412,22 @@ async fn registration_is_rate_limited_per_client_ip() {
     assert_eq!(register_from("198.51.100.1").await.unwrap().status(), 201);
     router.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_request_that_is_not_a_form_gets_an_oauth_error() {
+    let router = router().await;
+    let response = http()
+        .post(format!("{}/oauth/token", router.url))
+        .json(&serde_json::json!({ "grant_type": "authorization_code" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let (status, error, description) = error_code(response).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_request"));
+    assert!(
+        description.contains("x-www-form-urlencoded"),
+        "{description}"
+    );
+    router.stop().await;
+}

@@ -404,16 +404,18 @@ async fn consent_page(
             context! { title, detail }
         })
         .collect();
-    let client_host = client
-        .client_uri
-        .as_deref()
-        .or(if client.kind == ClientKind::MetadataDocument {
-            Some(client.client_id.as_str())
-        } else {
-            None
-        })
-        .and_then(|u| Url::parse(u).ok())
-        .and_then(|u| u.host_str().map(str::to_owned));
+    // Where the app is from: for a metadata document, the host roost fetched it from
+    // (verified); otherwise only what the app claims about itself.
+    let host_of = |u: &str| {
+        Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+    };
+    let (published_by, claimed_host) = if client.kind == ClientKind::MetadataDocument {
+        (host_of(&client.client_id), None)
+    } else {
+        (None, client.client_uri.as_deref().and_then(host_of))
+    };
     let localhost_only = client.kind == ClientKind::MetadataDocument
         && client
             .redirect_uris
@@ -425,7 +427,8 @@ async fn consent_page(
         "consent.html",
         context! {
             client_name => client.display_name(),
-            client_host,
+            published_by,
+            claimed_host,
             logo_uri => client.logo_uri,
             user,
             scopes,

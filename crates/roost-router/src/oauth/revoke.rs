@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use axum::Router;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -25,8 +26,11 @@ pub fn router() -> Router<AppState> {
 async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(params): Form<HashMap<String, String>>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
+    let Ok(Form(params)) = form else {
+        return super::token::not_a_form().into_response();
+    };
     match handle(&state, &headers, &params).await {
         Ok(()) => {
             let mut response = StatusCode::OK.into_response();

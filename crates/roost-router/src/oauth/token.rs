@@ -12,6 +12,7 @@
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -41,8 +42,11 @@ type Params = HashMap<String, String>;
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
+    let Ok(Form(pairs)) = form else {
+        return not_a_form().into_response();
+    };
     match handle(&state, &headers, pairs).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
@@ -80,6 +84,13 @@ async fn handle(
         ))),
         None => Err(OAuthError::InvalidRequest("grant_type is missing".into())),
     }
+}
+
+/// The answer to a body that is not `application/x-www-form-urlencoded` (RFC 6749 §3.2).
+pub(crate) fn not_a_form() -> OAuthError {
+    OAuthError::InvalidRequest(
+        "send the parameters as an application/x-www-form-urlencoded body (RFC 6749 §3.2)".into(),
+    )
 }
 
 /// Identifies and authenticates the client (RFC 6749 §2.3, OAuth 2.1 §2.4): HTTP Basic, or
