@@ -325,3 +325,50 @@ async fn a_line_that_is_not_json_gets_a_parse_error() {
     let (status, _) = shim.finish().await;
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn server_notifications_reach_the_client_on_the_session_stream() {
+    let workspace = Workspace::start().await;
+    let token = workspace.token();
+    let mut watcher = Shim::start(&workspace.url, &token);
+    watcher
+        .request(1, "initialize", initialize("2025-11-25"))
+        .await;
+    watcher
+        .send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
+        .await;
+    let subscribed = watcher
+        .request(
+            2,
+            "resources/subscribe",
+            json!({ "uri": "workspace:///watched.txt" }),
+        )
+        .await;
+    assert!(subscribed.get("result").is_some(), "{subscribed}");
+
+    // Another session changes the file: the watcher only hears of it through the GET stream
+    // its shim keeps open for server-initiated messages.
+    let mut writer = Shim::start(&workspace.url, &token);
+    writer
+        .request(1, "initialize", initialize("2025-11-25"))
+        .await;
+    writer
+        .send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
+        .await;
+    let written = writer
+        .request(2, "tools/call", json!({ "name": "write_file", "arguments": { "path": "watched.txt", "content": "changed\n" } }))
+        .await;
+    assert_ne!(written["result"]["isError"], true, "{written}");
+
+    let notification = watcher.receive().await;
+    assert_eq!(
+        notification["method"], "notifications/resources/updated",
+        "{notification}"
+    );
+    assert_eq!(
+        notification["params"]["uri"], "workspace:///watched.txt",
+        "{notification}"
+    );
+    writer.finish().await;
+    watcher.finish().await;
+}

@@ -88,11 +88,12 @@ impl Auth {
 }
 
 /// The legacy-era session the server assigned, if any.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Session {
     id: Option<String>,
     protocol_version: Option<String>,
-    listening: bool,
+    /// The task reading the GET stream, aborted when the client leaves.
+    listener: Option<tokio::task::AbortHandle>,
 }
 
 /// The remote MCP endpoint and the state the shim keeps for it.
@@ -187,7 +188,11 @@ impl Remote {
             if status == StatusCode::NOT_FOUND && sent_session {
                 // Spec: a 404 for a request that carried a session id means the session is
                 // gone; the client must send a fresh `initialize` (mcp.md §1.2).
-                *self.session.lock().expect("session lock") = Session::default();
+                let mut session = self.session.lock().expect("session lock");
+                if let Some(listener) = session.listener.take() {
+                    listener.abort();
+                }
+                *session = Session::default();
                 return Err(RemoteError::SessionExpired);
             }
             if !status.is_success() {
@@ -218,7 +223,10 @@ impl Remote {
         if let Some(token) = token {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
         }
-        let session = self.session.lock().expect("session lock").clone();
+        let (session_id, negotiated_version) = {
+            let session = self.session.lock().expect("session lock");
+            (session.id.clone(), session.protocol_version.clone())
+        };
         let modern_version = message
             .and_then(|m| m.pointer("/params/_meta"))
             .and_then(|meta| meta.get(META_PROTOCOL_VERSION))
@@ -239,10 +247,10 @@ impl Remote {
         if is_initialize {
             return (request, false);
         }
-        if let Some(version) = &session.protocol_version {
+        if let Some(version) = &negotiated_version {
             request = request.header(PROTOCOL_VERSION, version);
         }
-        match &session.id {
+        match &session_id {
             Some(id) => (request.header(SESSION_ID, id), true),
             None => (request, false),
         }
@@ -333,15 +341,13 @@ impl Remote {
     /// Opens the legacy GET stream for server-initiated messages once the session is set up.
     /// Servers without one answer 405, which ends the attempt quietly.
     fn start_listening(self: &Arc<Self>, out: mpsc::Sender<Value>) {
-        {
-            let mut session = self.session.lock().expect("session lock");
-            if session.id.is_none() || session.listening {
-                return;
-            }
-            session.listening = true;
+        let mut session = self.session.lock().expect("session lock");
+        if session.id.is_none() || session.listener.is_some() {
+            return;
         }
         let remote = Arc::clone(self);
-        tokio::spawn(async move { remote.listen(out).await });
+        session.listener =
+            Some(tokio::spawn(async move { remote.listen(out).await }).abort_handle());
     }
 
     async fn listen(&self, out: mpsc::Sender<Value>) {
@@ -381,6 +387,10 @@ impl Remote {
     /// Ends the legacy session, if there is one (the client has closed stdin). The server may
     /// not allow it (405); either way we are done.
     pub async fn close(&self) {
+        // Stop reading the GET stream first: it holds the way to stdout open.
+        if let Some(listener) = self.session.lock().expect("session lock").listener.take() {
+            listener.abort();
+        }
         let Ok(token) = self.auth.token().await else {
             return;
         };
