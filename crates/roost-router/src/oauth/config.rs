@@ -347,6 +347,11 @@ impl OAuthConfig {
                 provider.client_secret.as_deref(),
                 provider.client_secret_env.as_deref(),
             )?;
+            // From here the secret lives only in `ResolvedSecret`, whose Debug hides it.
+            let provider = OidcProviderConfig {
+                client_secret: None,
+                ..provider
+            };
             oidc.push((provider, secret));
         }
         let github = match file.github {
@@ -356,7 +361,13 @@ impl OAuthConfig {
                     github.client_secret.as_deref(),
                     github.client_secret_env.as_deref(),
                 )?;
-                Some((github, secret))
+                Some((
+                    GithubConfig {
+                        client_secret: None,
+                        ..github
+                    },
+                    secret,
+                ))
             }
             None => None,
         };
@@ -487,6 +498,34 @@ mod tests {
             )
             .unwrap();
         assert!(ok.dev_signin && !ok.secure_cookies);
+    }
+
+    #[test]
+    fn provider_secrets_stay_out_of_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("oauth.toml");
+        std::fs::write(
+            &file,
+            "[[oidc]]\nid = \"corp\"\nname = \"Corp\"\nissuer = \"https://id.example\"\n\
+             client_id = \"roost\"\nclient_secret = \"hunter2\"\n\n\
+             [github]\nclient_id = \"Iv1.x\"\nclient_secret = \"hunter3\"\n",
+        )
+        .unwrap();
+        let mut c = parse(&[]);
+        c.oauth_config = Some(file);
+        let s = c
+            .settings(
+                "https://m.example",
+                "https://m.example/mcp",
+                "https://m.example",
+            )
+            .unwrap();
+        assert_eq!(s.oidc[0].1.0, "hunter2");
+        let text = format!("{s:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("hunter3"),
+            "{text}"
+        );
     }
 
     #[test]
