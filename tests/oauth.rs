@@ -107,6 +107,10 @@ fn assert_signed_in_and_refreshed(stack: &Stack, out: &Value) -> String {
     );
     assert_eq!(out["tenantAfterRefresh"], tenant, "{out}");
 
+    // Figures for the record (cargo test -- --nocapture): a cold first sign-in includes
+    // provisioning the user's app, volume and machine and starting the workspace process.
+    println!("{} {}: {}", out["sdk"], out["registration"], out["timings"]);
+
     let machines: Vec<_> = stack
         .fly
         .machines()

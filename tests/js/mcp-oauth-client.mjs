@@ -131,6 +131,8 @@ const connect = async () => {
 };
 
 // 1. The first connection is refused; the SDK discovers, registers and builds the URL.
+const started = performance.now();
+const marks = {};
 let firstError;
 try {
   await connect();
@@ -141,6 +143,7 @@ if (!(firstError instanceof UnauthorizedError) || !provider.authorizationUrl) {
   throw new Error(`expected the SDK to ask for authorization, got: ${firstError?.stack ?? "a connection"}`);
 }
 const authorizationUrl = provider.authorizationUrl;
+marks.discoveryAndRegistrationMs = performance.now() - started;
 
 // 2. The "browser": sign in and consent on roost's pages until the redirect back to us.
 const credentials = env.MCP_LOGIN
@@ -159,20 +162,24 @@ if (callbackParams.get("error")) {
 const finishing = new StreamableHTTPClientTransport(new URL(env.MCP_URL), { authProvider: provider });
 await (sdk === "v2" ? finishing.finishAuth(callbackParams) : finishing.finishAuth(callbackParams.get("code")));
 const firstTokens = { ...provider.saved.tokens };
+marks.signedInMs = performance.now() - started;
 
 const file = env.MCP_FILE ?? `oauth-${sdk}-${registration}.txt`;
 const { client, transport } = await connect();
 const { tools } = await client.listTools();
 const written = await client.callTool({ name: "write_file", arguments: { path: file, content: `signed in with ${sdk}\n` } });
 const read = await client.callTool({ name: "read_file", arguments: { path: file } });
+marks.firstToolCallsMs = performance.now() - started;
 await client.close();
 
 // 4. The access token stops working (as when it expires): the SDK gets 401 invalid_token,
 //    refreshes with the refresh token, retries, and the user notices nothing.
 provider.saved.tokens = { ...provider.saved.tokens, access_token: `${firstTokens.access_token.slice(0, -8)}AAAAAAAA` };
 const savesBefore = provider.tokenSaves;
+const refreshStarted = performance.now();
 const again = await connect();
 const readAgain = await again.client.callTool({ name: "read_file", arguments: { path: file } });
+marks.reconnectWithRefreshMs = performance.now() - refreshStarted;
 await again.client.close();
 const secondTokens = provider.saved.tokens;
 cimdServer?.close();
@@ -205,5 +212,6 @@ console.log(
     accessTokenChanged: secondTokens.access_token !== firstTokens.access_token,
     readAfterRefresh: text(readAgain),
     tenantAfterRefresh: claims(secondTokens.access_token).tenant,
+    timings: Object.fromEntries(Object.entries(marks).map(([k, v]) => [k, Math.round(v)])),
   }),
 );
