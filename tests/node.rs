@@ -116,7 +116,7 @@ pub async fn run_script(
 pub struct ScriptServer {
     /// The process.
     pub child: tokio::process::Child,
-    /// The JSON it printed on its first stdout line once ready (e.g. its URL).
+    /// The JSON object it printed on stdout once ready (e.g. its URL).
     pub ready: serde_json::Value,
 }
 
@@ -141,17 +141,28 @@ pub async fn start_server(script: &str, env: &[(&str, &str)]) -> Result<ScriptSe
         .map_err(|source| NodeError::Spawn { node, source })?;
     let stdout = child.stdout.take().expect("piped");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let first = tokio::time::timeout(SCRIPT_TIMEOUT, lines.next_line())
+    // The first line that is a JSON object; libraries may print notices before it.
+    let wait_ready = async {
+        let mut seen = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(value @ serde_json::Value::Object(_)) = serde_json::from_str(&line) {
+                return Ok(value);
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        Err(seen)
+    };
+    let ready = tokio::time::timeout(SCRIPT_TIMEOUT, wait_ready)
         .await
         .map_err(|_| NodeError::Timeout {
             script: script.to_owned(),
         })?
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let ready = serde_json::from_str(&first).map_err(|_| NodeError::NotJson {
-        script: script.to_owned(),
-        stdout: first.clone(),
-    })?;
+        .map_err(|stdout| NodeError::NotJson {
+            script: script.to_owned(),
+            stdout,
+        })?;
+    // Keep reading: a script that writes to a closed pipe dies of EPIPE.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok(ScriptServer { child, ready })
 }
