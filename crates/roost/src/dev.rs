@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 const DEV_IMAGE: &str = "registry.fly.io/roost-workspace:dev";
 /// flylocal's one region.
 const DEV_REGION: &str = "lcl";
-/// The user the development token is for.
+/// The user the development sign-in signs in.
 const DEV_USER: &str = "dev";
 
 /// `roost dev` options.
@@ -89,13 +89,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         format!("--user-image={DEV_IMAGE}"),
         format!("--tenant-region={DEV_REGION}"),
         "--instance-id=roost-dev".to_owned(),
+        // Browser sign-in grants every authorization to the user `dev` without a form (the
+        // router refuses this anywhere but on loopback).
+        "--dev-signin=true".to_owned(),
         "--log-format=text".to_owned(),
     ])?
     .settings()?;
     let mcp_url = settings.mcp_url.clone();
     let network = Arc::new(FlyLocalNetwork::new(api_url.parse()?));
     let state = AppState::start(settings, network).await?;
-    let token = dev_token(&state, &key, args.token_ttl)?;
+    let token = dev_token(&state, &key, args.token_ttl).await?;
 
     let mut fly_config = FlyConfig::new(dir.join("fly"));
     fly_config
@@ -173,15 +176,27 @@ fn write_template(path: &Path, idle_timeout: &str) -> anyhow::Result<()> {
     std::fs::write(path, template).with_context(|| format!("writing {}", path.display()))
 }
 
-/// A token for the development user, as the OAuth server would mint after sign-in.
-fn dev_token(state: &AppState, key: &SigningKey, ttl: Duration) -> anyhow::Result<String> {
+/// A token for the development user (the one the development sign-in signs in), as the
+/// OAuth server would mint it, for clients that take a header instead of signing in.
+async fn dev_token(state: &AppState, key: &SigningKey, ttl: Duration) -> anyhow::Result<String> {
     let settings = &state.settings;
+    let user = state
+        .oauth
+        .signin()
+        .dev_user()
+        .await
+        .context("creating the development user")?;
+    let tenant = state
+        .oauth
+        .tenant_of(&user)
+        .await
+        .context("creating the development tenant")?;
     let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs())?;
     let claims = AccessClaims {
         iss: settings.issuer.clone(),
         aud: settings.mcp_url.clone(),
-        sub: DEV_USER.to_owned(),
-        tenant: roost_router::tenants::tenant_id_for_user(&settings.app_prefix, DEV_USER),
+        sub: user,
+        tenant,
         scope: roost_token::scopes::ALL.join(" "),
         client_id: "roost-dev".to_owned(),
         iat: now,
@@ -198,11 +213,11 @@ fn print_banner(mcp_url: &str, token: &str, dir: &Path, workspace: &Path) {
     println!();
     println!("  MCP URL:  {mcp_url}");
     println!();
-    println!("  Development token for user `{DEV_USER}` (send it as `Authorization: Bearer …`):");
-    println!("  {token}");
+    println!("  Paste it into your MCP client: it signs in through the browser, automatically as");
+    println!("  the user `{DEV_USER}` (development sign-in). Clients that take a header instead:");
+    println!("  Authorization: Bearer {token}");
     println!();
-    println!("  Try it:   npx @modelcontextprotocol/inspector  → Streamable HTTP, {mcp_url},");
-    println!("            header Authorization: Bearer <token above>");
+    println!("  Try it:   npx @modelcontextprotocol/inspector  → Streamable HTTP, {mcp_url}");
     println!(
         "  State:    {} (delete it to start from scratch)",
         dir.display()
