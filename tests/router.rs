@@ -219,6 +219,11 @@ async fn an_idle_workspace_stops_and_the_next_request_wakes_it_with_its_data() {
     )
     .await;
     let app = stack.tenant_of("alice");
+    let all_stopped = || {
+        machines_of(&stack, &app)
+            .iter()
+            .all(|m| m.state == MachineState::Stopped)
+    };
 
     let (error, _) = call(
         &stack,
@@ -228,19 +233,32 @@ async fn an_idle_workspace_stops_and_the_next_request_wakes_it_with_its_data() {
     )
     .await;
     assert!(!error);
-    let stopped = wait_for(Duration::from_secs(30), || {
-        machines_of(&stack, &app)
-            .iter()
-            .all(|m| m.state == MachineState::Stopped)
-    })
-    .await;
     assert!(
-        stopped,
+        wait_for(Duration::from_secs(30), all_stopped).await,
         "the idle workspace exited and its machine stopped: {:?}",
         machines_of(&stack, &app)
     );
 
-    // The next request goes through the router's replay; the edge autostarts the machine.
+    // A body too large to replay: the router proxies it, starting the machine via the API.
+    let size = 1024 * 1024 + 1;
+    let (error, text) = call_with(
+        &stack,
+        "alice",
+        "write_file",
+        serde_json::json!({"path": "big.txt"}),
+        Some(size),
+    )
+    .await;
+    assert!(
+        !error,
+        "the proxied request woke the stopped machine: {text}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(30), all_stopped).await,
+        "idle again"
+    );
+
+    // A normal request goes through the replay; the edge autostarts the machine.
     let (error, text) = call(
         &stack,
         "alice",
@@ -252,6 +270,8 @@ async fn an_idle_workspace_stops_and_the_next_request_wakes_it_with_its_data() {
     let machines = machines_of(&stack, &app);
     assert_eq!(machines.len(), 1, "woken, not re-created");
     assert_eq!(machines[0].state, MachineState::Started);
+    let (error, text) = call(&stack, "alice", "list_files", serde_json::json!({})).await;
+    assert!(!error && text.contains("big.txt"), "{text}");
     stack.stop().await;
 }
 
