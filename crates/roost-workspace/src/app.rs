@@ -22,7 +22,10 @@ use std::{
 };
 
 use anyhow::Context;
-use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::{
+    Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get,
+    serve::ListenerExt,
+};
 use rmcp::{
     handler::server::router::tool::ToolRouter,
     transport::streamable_http_server::{
@@ -151,6 +154,13 @@ pub async fn run_with_tools(
             let _ = exit_tx.send(exit);
         }
     };
+    // TCP_NODELAY: responses are small and often streamed (SSE) in several writes; with Nagle
+    // on, each later write waits for the client's delayed ACK (~40 ms per request).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .into_future();

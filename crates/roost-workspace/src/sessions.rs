@@ -13,6 +13,11 @@
 use rmcp::transport::streamable_http_server::session::{
     SessionState, SessionStore, SessionStoreError,
 };
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
 use sqlx::SqlitePool;
 
 /// Errors of the session table.
@@ -37,10 +42,15 @@ pub enum Ownership {
     Unbound,
 }
 
+/// Owners held in memory so the gate's per-request check needs no query. Bounded: cleared
+/// when it grows past this (the database stays the source of truth).
+const OWNER_CACHE_LIMIT: usize = 4096;
+
 /// SQLite-backed session store, shared by rmcp (through [`SessionStore`]) and the token gate.
 #[derive(Clone)]
 pub struct SqliteSessionStore {
     pool: SqlitePool,
+    owners: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl SqliteSessionStore {
@@ -56,7 +66,10 @@ impl SqliteSessionStore {
         )
         .execute(&pool)
         .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            owners: Arc::default(),
+        })
     }
 
     /// Record which token subject owns a freshly created session.
@@ -69,11 +82,30 @@ impl SqliteSessionStore {
                 .bind(session_id)
                 .execute(&self.pool)
                 .await?;
-        Ok(done.rows_affected() == 1)
+        let bound = done.rows_affected() == 1;
+        if bound {
+            self.remember_owner(session_id, subject);
+        }
+        Ok(bound)
+    }
+
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.owners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remember_owner(&self, session_id: &str, subject: &str) {
+        let mut owners = self.owners();
+        if owners.len() >= OWNER_CACHE_LIMIT {
+            owners.clear();
+        }
+        owners.insert(session_id.to_owned(), subject.to_owned());
     }
 
     /// Who owns `session_id`.
     pub async fn ownership(&self, session_id: &str) -> Result<Ownership, SessionError> {
+        if let Some(owner) = self.owners().get(session_id) {
+            return Ok(Ownership::Owner(owner.clone()));
+        }
         let row: Option<(Option<String>,)> =
             sqlx::query_as("SELECT subject FROM mcp_sessions WHERE id = ?")
                 .bind(session_id)
@@ -82,7 +114,10 @@ impl SqliteSessionStore {
         Ok(match row {
             None => Ownership::Unknown,
             Some((None,)) => Ownership::Unbound,
-            Some((Some(subject),)) => Ownership::Owner(subject),
+            Some((Some(subject),)) => {
+                self.remember_owner(session_id, &subject);
+                Ownership::Owner(subject)
+            }
         })
     }
 }
@@ -116,6 +151,7 @@ impl SessionStore for SqliteSessionStore {
     }
 
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        self.owners().remove(session_id);
         sqlx::query("DELETE FROM mcp_sessions WHERE id = ?")
             .bind(session_id)
             .execute(&self.pool)

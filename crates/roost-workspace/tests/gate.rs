@@ -5,6 +5,7 @@ mod common;
 
 use common::{Harness, Server, TENANT, modern, post};
 use reqwest::{Client, Response};
+use roost_token::{JwkSet, SigningKey};
 use serde_json::json;
 
 fn list_tools() -> serde_json::Value {
@@ -219,5 +220,56 @@ async fn a_good_token_gets_through() {
     }
     // The tool list depends on the token's scopes: never cacheable across users.
     assert_eq!(body["result"]["cacheScope"], "private");
+    server.stop().await;
+}
+
+/// A JWKS endpoint whose key set the test can change (the router rotating its signing key).
+async fn jwks_server(keys: std::sync::Arc<std::sync::Mutex<JwkSet>>) -> String {
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let keys = keys.clone();
+            async move { axum::Json(keys.lock().unwrap().clone()) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn keys_from_a_jwks_url_follow_rotation_but_refetches_are_rate_limited() {
+    let harness = Harness::new();
+    let keys = std::sync::Arc::new(std::sync::Mutex::new(JwkSet {
+        keys: vec![harness.signer.public_jwk()],
+    }));
+    let url = jwks_server(keys.clone()).await;
+    let server = harness
+        .start_with(|c| {
+            c.token_keys = None;
+            c.jwks_url = Some(url);
+        })
+        .await;
+    let client = Client::new();
+    let list = |token: String| {
+        let request = modern(&client, &server, &token, 1, "tools/list", json!({}));
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(list(server.token()).await, 200);
+
+    // The router rotates: a new key appears in its JWKS and signs new tokens.
+    let rotated = SigningKey::generate();
+    keys.lock().unwrap().keys.push(rotated.public_jwk());
+    let token = rotated.sign(&server.claims()).unwrap();
+    assert_eq!(list(token).await, 200, "rotated key not picked up");
+
+    // A second unknown key right after that does not cause another fetch: refused.
+    let next = SigningKey::generate();
+    keys.lock().unwrap().keys.push(next.public_jwk());
+    let token = next.sign(&server.claims()).unwrap();
+    let response = send_with(&server, Some(&token)).await;
+    assert_eq!(response.status(), 401);
+    assert!(challenge(&response).contains(r#"error="invalid_token""#));
     server.stop().await;
 }

@@ -6,6 +6,7 @@
 //! this server into a traffic amplifier against the issuer.
 
 use std::{
+    collections::HashMap,
     sync::{Arc, RwLock},
     time::Duration,
 };
@@ -16,6 +17,10 @@ use url::Url;
 
 /// Minimum time between two JWKS fetches triggered by unknown key ids.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Verified tokens remembered (by digest) so a client's burst of requests with the same token
+/// costs one signature check. Bounded: the cache is cleared when it grows past this.
+const VERIFIED_CACHE_LIMIT: usize = 1024;
 
 /// Errors loading verification keys.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +45,7 @@ pub struct TokenKeys {
     jwks_url: Option<Url>,
     http: reqwest::Client,
     last_fetch: Arc<Mutex<Option<Instant>>>,
+    verified: Arc<std::sync::Mutex<HashMap<String, AccessClaims>>>,
 }
 
 impl TokenKeys {
@@ -64,6 +70,7 @@ impl TokenKeys {
                 .build()
                 .map_err(|e| KeyError::Inline(format!("HTTP client: {e}")))?,
             last_fetch: Arc::new(Mutex::new(None)),
+            verified: Arc::default(),
         };
         if keys.jwks_url.is_some() {
             keys.refetch(true).await?;
@@ -73,6 +80,32 @@ impl TokenKeys {
 
     /// Verify a bearer token: signature, `iss`, `aud`, `exp`/`nbf` (see `roost_token`).
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        let digest = roost_token::token_digest(token);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        {
+            let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.get(&digest) {
+                Some(claims) if claims.exp > now => return Ok(claims.clone()),
+                // Expired since: verify again so the caller gets the precise error.
+                Some(_) => {
+                    cache.remove(&digest);
+                }
+                None => {}
+            }
+        }
+        let claims = self.verify_uncached(token).await?;
+        let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= VERIFIED_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(digest, claims.clone());
+        Ok(claims)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<AccessClaims, VerifyError> {
         // Bind first: the read guard must be released before any await.
         let first = self.read().verify(token);
         match first {
@@ -101,10 +134,14 @@ impl TokenKeys {
             return Ok(false);
         };
         let mut last = self.last_fetch.lock().await;
-        if !force && last.is_some_and(|at| at.elapsed() < REFETCH_INTERVAL) {
-            return Ok(false);
+        if !force {
+            if last.is_some_and(|at| at.elapsed() < REFETCH_INTERVAL) {
+                return Ok(false);
+            }
+            // Only fetches triggered by unknown key ids count against the limit, so a key
+            // rotated in right after start-up is still picked up.
+            *last = Some(Instant::now());
         }
-        *last = Some(Instant::now());
         let fail = |reason: String| KeyError::Fetch {
             url: url.clone(),
             reason,
