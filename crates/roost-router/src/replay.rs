@@ -204,3 +204,52 @@ fn outcome_of(error: &ApiError) -> &'static str {
         ApiError::Internal => "error",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Bytes;
+
+    use super::*;
+
+    fn request(body: Body) -> Request {
+        Request::builder()
+            .method("POST")
+            .uri("/mcp")
+            .body(body)
+            .unwrap()
+    }
+
+    #[test]
+    fn bodies_up_to_one_mib_are_replayed_and_larger_or_unsized_ones_are_not() {
+        let bytes = |n: usize| request(Body::from(vec![b'x'; n]));
+        assert!(fits_in_a_replay(&request(Body::empty())));
+        assert!(
+            fits_in_a_replay(&bytes(1024 * 1024)),
+            "1,048,576 bytes replay (fly.md §1.6)"
+        );
+        assert!(!fits_in_a_replay(&bytes(1024 * 1024 + 1)));
+        let chunked = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]);
+        assert!(
+            !fits_in_a_replay(&request(Body::from_stream(chunked))),
+            "no length: proxied"
+        );
+    }
+
+    #[test]
+    fn the_replay_response_is_the_json_form_with_the_tenants_body() {
+        let route = Route {
+            tenant_id: "roost-u-a".into(),
+            user_id: "u".into(),
+            state: TenantState::Ready,
+            app_name: "roost-u-a".into(),
+            machine_id: None,
+            replay_body: Bytes::from_static(br#"{"app":"roost-u-a"}"#),
+        };
+        let response = replay_response(&route);
+        assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            REPLAY_JSON_CONTENT_TYPE
+        );
+    }
+}

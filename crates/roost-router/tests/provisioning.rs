@@ -257,7 +257,7 @@ async fn two_routers_on_one_database_create_one_app() {
         o.database_url = Some(database_url.clone());
         o.instance_id = Some(id.to_owned());
         o.key = Some(key.clone());
-        o.public_url = Some("http://roost.test".to_owned());
+        o.public_url = Some("https://roost.test".to_owned());
         o
     };
     let a = TestRouter::start(options("router-a")).await;
