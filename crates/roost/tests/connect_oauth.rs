@@ -1,8 +1,9 @@
 //! `roost connect` signing in for real: the whole stack (flylocal's edge, the router with the
 //! development sign-in, workspace processes), the binary on stdio, and an HTTP client standing
 //! in for the browser. The first connection registers, signs in through the loopback redirect
-//! and stores the tokens; a second run reuses them without a browser; a token the server no
-//! longer accepts is refreshed without a browser.
+//! and stores the tokens (asking only for the scope the challenge names); a second run reuses
+//! them without a browser; a token the server no longer accepts is refreshed without a
+//! browser; a command that needs more scope signs in again for it (step-up) and is retried.
 
 #[path = "../../../tests/support/stack.rs"]
 #[allow(dead_code)] // the e2e tests use more of the harness
@@ -100,7 +101,10 @@ impl Shim {
                 .await
                 .expect("a sign-in link within 30 s")
                 .expect("stderr open");
-            if let Some(start) = line.find("http") {
+            // The authorization URL (PKCE is always in it); skip any other line.
+            if let Some(start) = line.find("http")
+                && line.contains("code_challenge=")
+            {
                 return line[start..].trim().to_owned();
             }
         }
@@ -143,7 +147,7 @@ fn credential_file(config_dir: &Path) -> PathBuf {
 }
 
 #[tokio::test]
-async fn roost_connect_signs_in_once_reuses_the_tokens_and_refreshes_them() {
+async fn roost_connect_signs_in_reuses_and_refreshes_tokens_and_steps_up_scope() {
     let stack = Stack::start(StackOptions::new(workspace_bin()).dev_signin()).await;
     let config = tempfile::tempdir().unwrap();
 
@@ -156,6 +160,10 @@ async fn roost_connect_signs_in_once_reuses_the_tokens_and_refreshes_them() {
         "{link}"
     );
     assert!(link.contains("code_challenge_method=S256"), "{link}");
+    assert!(
+        link.contains("roost%3Aworkspace") && !link.contains("roost%3Arun"),
+        "least privilege: only what the challenge names: {link}"
+    );
     let page = reqwest::get(&link).await.unwrap().text().await.unwrap();
     assert!(
         page.contains("You can close this window"),
@@ -232,6 +240,32 @@ async fn roost_connect_signs_in_once_reuses_the_tokens_and_refreshes_them() {
         refreshed["credentials"]["token_response"]["refresh_token"], old_refresh,
         "the refresh token rotated"
     );
+
+    // 4. Step-up: running a command needs `roost:run`, which the first sign-in did not ask for.
+    //    The workspace answers 403 insufficient_scope; roost connect signs in again for both
+    //    scopes and retries the call.
+    let mut shim = Shim::start(&stack.mcp_url, config.path());
+    shim.send(1, "initialize", initialize()).await;
+    assert_eq!(
+        shim.reply(1).await["result"]["serverInfo"]["name"],
+        "roost-workspace"
+    );
+    shim.send(
+        2,
+        "tools/call",
+        json!({ "name": "run_command", "arguments": { "command": "echo stepped-up" } }),
+    )
+    .await;
+    let link = shim.sign_in_link().await;
+    assert!(
+        link.contains("roost%3Arun") || link.contains("roost:run"),
+        "the new sign-in asks for the missing scope: {link}"
+    );
+    let page = reqwest::get(&link).await.unwrap().text().await.unwrap();
+    assert!(page.contains("You can close this window"), "{page}");
+    let ran = shim.reply(2).await;
+    assert!(ran.to_string().contains("stepped-up"), "{ran}");
+    shim.finish().await;
 
     stack.stop().await;
 }

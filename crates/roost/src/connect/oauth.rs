@@ -156,6 +156,12 @@ impl Authorizer {
             .with_client_name(CLIENT_NAME)
             .with_application_type("native")
             .with_challenge(challenge);
+        // Least privilege: a first sign-in asks for what the 401 challenge names (else the
+        // resource's scopes); a step-up (403 insufficient_scope) asks for what was granted plus
+        // what the challenge adds (MCP authorization, "Scope Selection Strategy").
+        if !challenge.contains("insufficient_scope") {
+            request = request.with_initial_scope_selection();
+        }
         if let Some(id) = &self.options.client_id {
             request = request.with_preregistered_client(id);
             if let Some(secret) = &self.options.client_secret {
