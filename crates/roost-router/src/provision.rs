@@ -110,6 +110,12 @@ impl Context {
             .await?;
         self.tenants.remember(&next);
         tracing::info!(tenant = %next.id, app = %next.app_name, state = %next.state, "provisioning step done");
+        if to == TenantState::Ready {
+            let took = (chrono::Utc::now() - next.created_at)
+                .to_std()
+                .unwrap_or_default();
+            ::metrics::histogram!(metrics::PROVISION_TOTAL).record(took.as_secs_f64());
+        }
         Ok(next)
     }
 }

@@ -96,6 +96,34 @@ async fn a_new_users_first_request_provisions_their_own_app_volume_and_machine()
     assert_eq!(config["mounts"][0]["volume"], tenant.volume_id.unwrap());
     assert_eq!(config["services"][0]["autostart"], true);
 
+    // Provisioning is visible to operators.
+    let metrics = router
+        .client
+        .get(format!("{}/metrics", router.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("roost_router_provision_seconds_count"),
+        "{metrics}"
+    );
+    for step in [
+        "create_app",
+        "create_volume",
+        "create_machine",
+        "start_machine",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                r#"roost_router_provision_step_seconds_count{{step="{step}",result="ok"}}"#
+            )),
+            "{step}"
+        );
+    }
+
     // A second user gets a different app.
     let response = router.mcp(Some(&router.token("bob"))).await;
     assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
