@@ -43,8 +43,14 @@ struct Shim {
 
 impl Shim {
     fn start(url: &str, config_dir: &Path) -> Self {
+        Self::start_with(url, config_dir, &[])
+    }
+
+    fn start_with(url: &str, config_dir: &Path, flags: &[&str]) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_roost"))
-            .args(["connect", "--no-browser", url])
+            .args(["connect", "--no-browser"])
+            .args(flags)
+            .arg(url)
             .env("ROOST_CONFIG_DIR", config_dir)
             .env_remove("ROOST_CONNECT_TOKEN")
             .stdin(Stdio::piped())
@@ -267,5 +273,51 @@ async fn roost_connect_signs_in_reuses_and_refreshes_tokens_and_steps_up_scope()
     assert!(ran.to_string().contains("stepped-up"), "{ran}");
     shim.finish().await;
 
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_pre_registered_client_id_skips_registration() {
+    let config = "[[clients]]\n\
+                  client_id = \"roost-connect\"\n\
+                  client_name = \"roost connect (pre-registered)\"\n\
+                  redirect_uris = [\"http://127.0.0.1/callback\"]\n\
+                  application_type = \"native\"\n";
+    let stack = Stack::start(
+        StackOptions::new(workspace_bin())
+            .dev_signin()
+            .oauth_config(config),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut shim = Shim::start_with(
+        &stack.mcp_url,
+        dir.path(),
+        &["--client-id", "roost-connect"],
+    );
+    shim.send(1, "initialize", initialize()).await;
+    let link = shim.sign_in_link().await;
+    let client_id = url::Url::parse(&link)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(client_id.as_deref(), Some("roost-connect"), "{link}");
+    // Any port on loopback matches the registered `http://127.0.0.1/callback` (RFC 8252 §7.3).
+    let page = reqwest::get(&link).await.unwrap().text().await.unwrap();
+    assert!(page.contains("You can close this window"), "{page}");
+    let init = shim.reply(1).await;
+    assert_eq!(
+        init["result"]["serverInfo"]["name"], "roost-workspace",
+        "{init}"
+    );
+    shim.finish().await;
+
+    let stored: Value =
+        serde_json::from_slice(&std::fs::read(credential_file(dir.path())).unwrap()).unwrap();
+    assert_eq!(
+        stored["credentials"]["client_id"], "roost-connect",
+        "{stored}"
+    );
     stack.stop().await;
 }
