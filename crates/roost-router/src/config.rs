@@ -454,7 +454,9 @@ mod tests {
 
     #[test]
     fn a_flag_given_twice_takes_its_last_value() {
-        let settings = config(&["--app-prefix=first-", "--app-prefix=second-"]).settings().unwrap();
+        let settings = config(&["--app-prefix=first-", "--app-prefix=second-"])
+            .settings()
+            .unwrap();
         assert_eq!(settings.app_prefix, "second-");
     }
 
