@@ -164,6 +164,11 @@ pub struct Config {
     #[arg(long, env = "ROOST_INSTANCE_ID")]
     pub instance_id: Option<String>,
 
+    /// Bearer token of the tenant admin API (`/admin/v1/…`); unset disables the API. Use a
+    /// long random value (`openssl rand -hex 32`) and set it as a Fly secret.
+    #[arg(long, env = "ROOST_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
     /// Log format.
     #[arg(long, env = "ROOST_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
@@ -220,6 +225,8 @@ pub struct Settings {
     pub tenant_cache_ttl: Duration,
     /// This router's lease-owner id.
     pub instance_id: String,
+    /// The admin API token (secret), if the API is enabled.
+    pub admin_token: Option<String>,
     /// Log format.
     pub log_format: LogFormat,
     /// OAuth authorization server and sign-in settings.
@@ -341,6 +348,16 @@ impl Config {
             None => format!("{issuer}/.well-known/jwks.json"),
         };
 
+        if self
+            .admin_token
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty() && t.len() < 32)
+        {
+            return Err(ConfigError::Invalid {
+                var: "ROOST_ADMIN_TOKEN",
+                reason: "use at least 32 characters (e.g. `openssl rand -hex 32`)".to_owned(),
+            });
+        }
         if self.replay_timeout < Duration::from_secs(5) {
             return Err(ConfigError::Invalid {
                 var: "ROOST_REPLAY_TIMEOUT",
@@ -389,6 +406,7 @@ impl Config {
             token_cache_size: self.token_cache_size,
             tenant_cache_size: self.tenant_cache_size,
             tenant_cache_ttl: self.tenant_cache_ttl,
+            admin_token: self.admin_token.clone().filter(|t| !t.trim().is_empty()),
             instance_id: self
                 .instance_id
                 .clone()
@@ -450,6 +468,20 @@ mod tests {
         );
         assert_eq!(settings.verifier.key_ids().len(), 1);
         assert_eq!(settings.listen.port(), 8080);
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused() {
+        let err = config(&["--admin-token=letmein"])
+            .settings()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ROOST_ADMIN_TOKEN") && err.contains("32"),
+            "{err}"
+        );
+        let long = format!("--admin-token={}", "a".repeat(32));
+        assert!(config(&[&long]).settings().unwrap().admin_token.is_some());
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //! * [`replay`]: the hot path, `/mcp` → `fly-replay`.
 //! * [`provision`]: the reconciler that creates each tenant's app, volume and machine.
 //! * [`proxy`]: forwarding of bodies too large to replay.
+//! * [`admin`]: the tenant admin API for operators.
 //! * [`discovery`], [`health`], [`metrics`]: the small endpoints.
 //! * [`oauth`], [`signin`], [`pages`]: the OAuth 2.1 authorization server, browser sign-in,
 //!   and the pages they render.
 //! * [`server`]: the state, the merged routes, and [`server::run`].
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -179,6 +179,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::replay::router())
         .merge(crate::discovery::router())
         .merge(crate::oauth::router())
+        .merge(crate::admin::router())
         .merge(crate::health::router())
         .merge(crate::metrics::router())
         .with_state(state)

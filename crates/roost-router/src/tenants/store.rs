@@ -387,6 +387,24 @@ impl TenantStore {
         rows.iter().map(tenant_from_row).collect()
     }
 
+    /// Up to `limit` tenants, newest first, only those in `state` when given.
+    pub async fn list(
+        &self,
+        state: Option<TenantState>,
+        limit: i64,
+    ) -> Result<Vec<Tenant>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tenants WHERE ($1 IS NULL OR state = $1) \
+             ORDER BY created_at DESC LIMIT $2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(state.map(TenantState::as_str))
+            .bind(limit)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
     /// How many tenants are in each state (states with none are left out).
     pub async fn count_by_state(&self) -> Result<Vec<(TenantState, i64)>, StoreError> {
         let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM tenants GROUP BY state")

@@ -31,6 +31,8 @@ pub struct Options {
     pub instance_id: Option<String>,
     pub provision_wait: Duration,
     pub key: Option<SigningKey>,
+    /// More router flags.
+    pub args: Vec<String>,
 }
 
 impl Options {
@@ -47,6 +49,7 @@ impl Options {
             instance_id: None,
             provision_wait: Duration::from_secs(30),
             key: None,
+            args: Vec::new(),
         }
     }
 }
@@ -87,6 +90,7 @@ impl TestRouter {
         if let Some(id) = &options.instance_id {
             args.push(format!("--instance-id={id}"));
         }
+        args.extend(options.args.iter().cloned());
         let settings = Config::try_parse_from(args).unwrap().settings().unwrap();
         let network = Arc::new(FlyLocalNetwork::new(options.fly_api_url.parse().unwrap()));
         let state = AppState::start(settings, network).await.unwrap();

@@ -465,3 +465,26 @@ async fn two_routers_on_one_database_share_one_tenant_and_one_claim() {
         );
     }
 }
+
+#[tokio::test]
+async fn listing_filters_by_state_and_is_bounded() {
+    for test in TestDb::all().await {
+        let store = TenantStore::new(test.db.clone());
+        for (user, id) in [
+            ("alice", "roost-u-aaa"),
+            ("bob", "roost-u-bbb"),
+            ("carol", "roost-u-ccc"),
+        ] {
+            store.ensure_for_user(user, id).await.unwrap();
+        }
+        store
+            .fail("roost-u-bbb", TenantState::Pending, "boom", None)
+            .await
+            .unwrap();
+        let failed = store.list(Some(TenantState::Failed), 10).await.unwrap();
+        assert_eq!(failed.len(), 1, "{:?}", test.kind());
+        assert_eq!(failed[0].id, "roost-u-bbb");
+        assert_eq!(store.list(None, 10).await.unwrap().len(), 3);
+        assert_eq!(store.list(None, 2).await.unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,181 @@
+//! The tenant admin API as an operator uses it: find out why a tenant failed, retry it,
+//! suspend and resume a user, all behind the admin token.
+
+mod support;
+
+use reqwest::StatusCode;
+use roost_router::tenants::TenantState;
+use support::{Options, TestRouter};
+
+const ADMIN_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+async fn router() -> TestRouter {
+    let mut options = Options::offline();
+    options.args.push(format!("--admin-token={ADMIN_TOKEN}"));
+    TestRouter::start(options).await
+}
+
+fn admin(router: &TestRouter, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    router
+        .client
+        .request(method, format!("{}/admin/v1{path}", router.url))
+        .bearer_auth(ADMIN_TOKEN)
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_the_token_and_is_absent_without_one() {
+    let router = router().await;
+    let url = format!("{}/admin/v1/tenants", router.url);
+    assert_eq!(
+        router.client.get(&url).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong = router
+        .client
+        .get(&url)
+        .bearer_auth("x".repeat(32))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        admin(&router, reqwest::Method::GET, "/tenants")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    router.stop().await;
+
+    let without = TestRouter::start(Options::offline()).await;
+    let response = without
+        .client
+        .get(format!("{}/admin/v1/tenants", without.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    without.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_sees_why_a_tenant_failed_and_retries_it() {
+    let router = router().await;
+    let store = router.state.tenants.store();
+    let id = router.tenant_of("fay");
+    store.ensure_for_user("fay", &id).await.unwrap();
+    store
+        .fail(
+            &id,
+            TenantState::Pending,
+            "create_app: 401 token lacks org scope",
+            None,
+        )
+        .await
+        .unwrap();
+
+    let failed: serde_json::Value = admin(&router, reqwest::Method::GET, "/tenants?state=failed")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failed[0]["id"], id);
+    assert_eq!(
+        failed[0]["last_error"],
+        "create_app: 401 token lacks org scope"
+    );
+    assert_eq!(failed[0]["resume_state"], "pending");
+
+    let retried = admin(
+        &router,
+        reqwest::Method::POST,
+        &format!("/tenants/{id}/retry"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(retried.status(), StatusCode::OK);
+    let retried: serde_json::Value = retried.json().await.unwrap();
+    assert_eq!(retried["state"], "pending");
+    assert_eq!(retried["last_error"], serde_json::Value::Null);
+
+    let again = admin(
+        &router,
+        reqwest::Method::POST,
+        &format!("/tenants/{id}/retry"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::CONFLICT,
+        "only failed tenants are retried"
+    );
+    let missing = admin(&router, reqwest::Method::GET, "/tenants/roost-u-nobody")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn a_suspended_user_is_refused_at_once_and_served_again_after_resume() {
+    let router = router().await;
+    let id = router.seed_ready_tenant("sam").await;
+    let token = router.token("sam");
+    assert_eq!(
+        router.mcp(Some(&token)).await.status(),
+        StatusCode::TEMPORARY_REDIRECT
+    );
+
+    let suspended = admin(
+        &router,
+        reqwest::Method::POST,
+        &format!("/tenants/{id}/suspend"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(suspended.status(), StatusCode::OK);
+    assert_eq!(
+        router.mcp(Some(&token)).await.status(),
+        StatusCode::FORBIDDEN,
+        "the cache was refreshed"
+    );
+
+    let twice = admin(
+        &router,
+        reqwest::Method::POST,
+        &format!("/tenants/{id}/suspend"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(twice.status(), StatusCode::CONFLICT);
+    let body: serde_json::Value = twice.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("suspended"),
+        "{body}"
+    );
+
+    let resumed = admin(
+        &router,
+        reqwest::Method::POST,
+        &format!("/tenants/{id}/resume"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resumed.status(), StatusCode::OK);
+    assert_eq!(
+        router.mcp(Some(&token)).await.status(),
+        StatusCode::TEMPORARY_REDIRECT
+    );
+    router.stop().await;
+}
