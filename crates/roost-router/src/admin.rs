@@ -1,5 +1,5 @@
 //! The tenant admin API for operators: see a tenant (state, Fly ids, why it failed), retry a
-//! failed one, suspend and resume. `Authorization: Bearer <ROOST_ADMIN_TOKEN>`; without the
+//! failed one, suspend and resume, delete. `Authorization: Bearer <ROOST_ADMIN_TOKEN>`; without the
 //! setting the API answers 404, as if it did not exist.
 //!
 //! Every change goes through the store's checked transitions and refreshes this router's
@@ -23,7 +23,7 @@ const LIST_LIMIT: i64 = 1000;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/v1/tenants", get(list))
-        .route("/admin/v1/tenants/{id}", get(show))
+        .route("/admin/v1/tenants/{id}", get(show).delete(delete))
         .route("/admin/v1/tenants/{id}/retry", post(retry))
         .route("/admin/v1/tenants/{id}/suspend", post(suspend))
         .route("/admin/v1/tenants/{id}/resume", post(resume))
@@ -194,6 +194,32 @@ async fn resume(
     state.tenants.remember(&resumed);
     tracing::info!(tenant = %id, "operator resumed a tenant");
     Ok(Json(resumed))
+}
+
+/// Deletes the tenant's Fly app (its machine and volume go with it: the user's data is gone).
+/// Answers 202 while the deletion runs; asking again retries a deletion that stopped.
+async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Tenant>), AdminError> {
+    authorize(&state, &headers)?;
+    let tenant = load(&state, &id).await?;
+    let deleting = match tenant.state {
+        TenantState::Deleted => return Ok((StatusCode::OK, Json(tenant))),
+        TenantState::Deleting => tenant,
+        from => {
+            state
+                .tenants
+                .store()
+                .transition(&id, from, TenantState::Deleting, &Learned::default(), None)
+                .await?
+        }
+    };
+    state.tenants.remember(&deleting);
+    tracing::warn!(tenant = %id, app = %deleting.app_name, "operator deleted a tenant");
+    state.provisioner.start(&id);
+    Ok((StatusCode::ACCEPTED, Json(deleting)))
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Tenant, AdminError> {

@@ -216,18 +216,19 @@ impl Provisioner {
     /// Starts a driver for every tenant left unfinished (a restart, or another router died).
     pub async fn resume_unfinished(&self) -> Result<usize, StoreError> {
         let unfinished = self.ctx.tenants.store().unfinished().await?;
-        let provisioning: Vec<_> = unfinished
+        let unfinished: Vec<_> = unfinished
             .into_iter()
-            .filter(|t| t.state.is_provisioning())
+            .filter(|t| t.state.has_work())
             .collect();
-        for tenant in &provisioning {
-            tracing::info!(tenant = %tenant.id, state = %tenant.state, "resuming provisioning");
+        for tenant in &unfinished {
+            tracing::info!(tenant = %tenant.id, state = %tenant.state, "resuming unfinished work");
             self.start(&tenant.id);
         }
-        Ok(provisioning.len())
+        Ok(unfinished.len())
     }
 
-    /// Drives tenant `id` until it leaves the provisioning states, fails, or the budget ends.
+    /// Drives tenant `id` until it leaves the provisioning (or deleting) states, fails, or the
+    /// budget ends.
     async fn drive(&self, id: &str, progress: &watch::Sender<Progress>) {
         let ctx = &self.ctx;
         let store = ctx.tenants.store();
@@ -246,7 +247,7 @@ impl Provisioner {
             };
             ctx.tenants.remember(&tenant);
             progress.send_modify(|p| p.tenant = Some(tenant.clone()));
-            if !tenant.state.is_provisioning() {
+            if !tenant.state.has_work() {
                 break;
             }
             match store.claim(id, &ctx.owner, LEASE_TTL).await {
@@ -284,18 +285,27 @@ impl Provisioner {
                         .unwrap_or(0);
                     tracing::warn!(tenant = %id, step, attempts, error = %why, "provisioning step failed; will retry");
                     if attempts >= MAX_ATTEMPTS {
-                        self.fail(
-                            &tenant,
-                            &format!("{step} failed {attempts} times; last error: {why}"),
-                        )
-                        .await;
+                        let reason = format!("{step} failed {attempts} times; last error: {why}");
+                        if tenant.state == TenantState::Deleting {
+                            tracing::error!(tenant = %id, reason, "deletion stopped; an operator must retry it");
+                            break;
+                        }
+                        self.fail(&tenant, &reason).await;
                         continue;
                     }
                     tokio::time::sleep(backoff(failures_here)).await;
                 }
                 Err(StepError::Permanent(why)) => {
                     metrics::provision_step(step, started.elapsed(), false);
-                    self.fail(&tenant, &format!("{step}: {why}")).await;
+                    let reason = format!("{step}: {why}");
+                    if tenant.state == TenantState::Deleting {
+                        // `deleting` only ends in `deleted`: keep the reason and stop; an
+                        // operator's new delete request tries again.
+                        let _ = store.record_error(id, &reason, Some(&ctx.owner)).await;
+                        tracing::error!(tenant = %id, reason, "deletion stopped; an operator must retry it");
+                        break;
+                    }
+                    self.fail(&tenant, &reason).await;
                 }
             }
         }

@@ -179,3 +179,45 @@ async fn a_suspended_user_is_refused_at_once_and_served_again_after_resume() {
     );
     router.stop().await;
 }
+
+#[tokio::test]
+async fn deleting_a_tenant_removes_its_fly_app_and_the_user_gets_410() {
+    let (fly, _dir) = support::flylocal(|_| {}).await;
+    let mut options = Options::with_fly(&fly.api_url());
+    options.args.push(format!("--admin-token={ADMIN_TOKEN}"));
+    let router = TestRouter::start(options).await;
+    let token = router.token("alice");
+    let id = router.tenant_of("alice");
+    assert_eq!(
+        router.mcp(Some(&token)).await.status(),
+        StatusCode::TEMPORARY_REDIRECT
+    );
+    assert_eq!(fly.apps(), vec![id.clone()]);
+
+    let response = admin(&router, reqwest::Method::DELETE, &format!("/tenants/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let store = router.state.tenants.store().clone();
+    let deleted = support::eventually(std::time::Duration::from_secs(30), || async {
+        store.get(&id).await.unwrap().unwrap().state == TenantState::Deleted
+    })
+    .await;
+    assert!(deleted, "the deletion finished");
+    assert!(
+        fly.apps().is_empty(),
+        "the app (and with it machine and volume) is gone: {:?}",
+        fly.apps()
+    );
+
+    let gone = router.mcp(Some(&token)).await;
+    assert_eq!(gone.status(), StatusCode::GONE);
+    let again = admin(&router, reqwest::Method::DELETE, &format!("/tenants/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK, "deleting twice is harmless");
+    router.stop().await;
+    fly.shutdown().await.unwrap();
+}

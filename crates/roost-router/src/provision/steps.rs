@@ -58,6 +58,7 @@ pub fn step_name(state: TenantState) -> &'static str {
         TenantState::AppCreated => "create_volume",
         TenantState::VolumeCreated => "create_machine",
         TenantState::MachineCreated => "start_machine",
+        TenantState::Deleting => "delete_app",
         _ => "none",
     }
 }
@@ -69,6 +70,7 @@ pub async fn advance(ctx: &Context, tenant: &Tenant) -> Result<Tenant, StepError
         TenantState::AppCreated => create_volume(ctx, tenant).await,
         TenantState::VolumeCreated => create_machine(ctx, tenant).await,
         TenantState::MachineCreated => wait_started(ctx, tenant).await,
+        TenantState::Deleting => delete_app(ctx, tenant).await,
         other => Err(StepError::Permanent(format!(
             "no provisioning step from `{other}`"
         ))),
@@ -261,6 +263,19 @@ async fn wait_started(ctx: &Context, tenant: &Tenant) -> Result<Tenant, StepErro
     }
     remove_orphans(ctx, tenant, machine_id).await;
     ctx.transition(tenant, TenantState::Ready, &Learned::default())
+        .await
+}
+
+/// Deletes the tenant's app, which takes its machine and volume with it (fly.md §2.2). An app
+/// that is already gone (or was never created) counts as deleted.
+async fn delete_app(ctx: &Context, tenant: &Tenant) -> Result<Tenant, StepError> {
+    match ctx.fly.delete_app(&tenant.app_name, true).await {
+        Ok(()) => {}
+        Err(err) if err.is_not_found() => {}
+        Err(err) => return Err(StepError::fly("deleting the app", &err)),
+    }
+    tracing::info!(tenant = %tenant.id, app = %tenant.app_name, "tenant app deleted");
+    ctx.transition(tenant, TenantState::Deleted, &Learned::default())
         .await
 }
 

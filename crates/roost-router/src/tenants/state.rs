@@ -74,6 +74,11 @@ impl TenantState {
         )
     }
 
+    /// Whether the reconciler has work to do in this state: provisioning, or deleting.
+    pub const fn has_work(self) -> bool {
+        self.is_provisioning() || matches!(self, TenantState::Deleting)
+    }
+
     /// The next state on the provisioning line, if this state is on it.
     pub const fn next_provisioning_step(self) -> Option<TenantState> {
         match self {
