@@ -6,7 +6,7 @@
 //! * [`metadata`]: RFC 8414 / OIDC discovery documents.
 //! * [`clients`], [`dcr`], [`cimd`], [`fetch`]: who a client is — pre-registered, registered
 //!   dynamically (RFC 7591), or described by a metadata document fetched SSRF-safely.
-//! * [`authorize`]: the authorization endpoint, consent, and codes.
+//! * [`authorize`], [`consent`]: the authorization endpoint, the consent page, and codes.
 //! * [`token`], [`revoke`]: the token endpoint (code and refresh grants) and RFC 7009.
 //! * [`store`]: the rows; [`error`]: the RFC 6749 §5.2 error responses.
 //!
@@ -16,6 +16,7 @@ pub mod authorize;
 pub mod cimd;
 pub mod clients;
 pub mod config;
+pub mod consent;
 pub mod dcr;
 pub mod error;
 pub mod fetch;

@@ -1,4 +1,4 @@
-//! The authorization endpoint (OAuth 2.1 §4.1.1), consent, and authorization codes.
+//! The authorization endpoint (OAuth 2.1 §4.1.1) and authorization codes.
 //!
 //! Order of checks, and why: the client and its redirect URI are validated first, and until
 //! both are, every problem is shown on an error page — redirecting to an unvalidated URI would
@@ -8,28 +8,23 @@
 //! Then: a browser without a session is sent to sign in; a user who already granted this
 //! client these scopes (or a trusted client, or `roost dev`'s dev sign-in) gets a code at once
 //! — a client re-authorizing after its refresh token died sees a redirect, not a page; anyone
-//! else sees the consent page. The consent form carries a CSRF token derived from the session
-//! secret and the request id, so another site cannot post it.
+//! else sees the consent page ([`super::consent`]).
 
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
-use minijinja::context;
 use serde::Deserialize;
-use subtle::ConstantTimeEq as _;
 use url::Url;
 
-use super::clients::{Client, ClientKind};
-use super::config::is_loopback_host;
+use super::clients::Client;
 use super::metadata::AUTHORIZE_PATH;
-use super::store::{CodeGrant, PendingRequest, hash_secret, random_token};
-use super::{ClientLookupError, normalise_scope, scope_covers, scope_union};
+use super::store::{CodeGrant, PendingRequest, random_token};
+use super::{ClientLookupError, normalise_scope, scope_covers};
 use crate::db::now_ms;
 use crate::server::AppState;
-use crate::signin::session::Session;
 
 /// How long an authorization request waits for sign-in and consent.
 const PENDING_TTL: std::time::Duration = std::time::Duration::from_secs(900);
@@ -40,7 +35,7 @@ pub fn router() -> Router<AppState> {
         .route(AUTHORIZE_PATH, get(authorize))
         .route("/authorize", get(authorize))
         .route("/oauth/authorize/continue", get(resume))
-        .route("/oauth/authorize/consent", post(consent))
+        .route("/oauth/authorize/consent", post(super::consent::consent))
 }
 
 /// An error page (no redirect: the redirect URI is not trusted, or the browser's own request
@@ -55,7 +50,7 @@ fn page(
     state.oauth.pages().error(status, title, message, hint)
 }
 
-fn internal(state: &AppState, what: &str, error: &dyn std::fmt::Display) -> Response {
+pub(super) fn internal(state: &AppState, what: &str, error: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %error, "{what}");
     page(
         state,
@@ -67,7 +62,7 @@ fn internal(state: &AppState, what: &str, error: &dyn std::fmt::Display) -> Resp
 }
 
 /// A redirect to the client's (validated) redirect URI with `params`, `state` and `iss`.
-fn to_client(
+pub(super) fn to_client(
     state: &AppState,
     redirect_uri: &str,
     params: &[(&str, &str)],
@@ -349,100 +344,15 @@ async fn proceed(
     {
         return issue_code(state, &pending, &session.user_id, Some(&pending_id)).await;
     }
-    consent_page(state, client, &pending, &pending_id, &session).await
+    super::consent::page(state, client, &pending, &pending_id, &session).await
 }
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// The consent form's CSRF token: bound to the browser's session secret and to the request,
-/// so neither another site nor another browser can produce it.
-fn consent_csrf(session_token: &str, pending_id: &str) -> String {
-    hash_secret(&format!("consent\0{session_token}\0{pending_id}"))
-}
-
-/// A scope in words a user understands.
-fn describe_scope(scope: &str) -> (&'static str, &'static str) {
-    match scope {
-        s if s == roost_token::scopes::WORKSPACE => (
-            "Use your workspace",
-            "Read and change the files and notes in your own roost workspace.",
-        ),
-        s if s == roost_token::scopes::RUN => (
-            "Run commands in your workspace",
-            "Start programs and shell commands on your workspace's machine.",
-        ),
-        _ => ("Other access", "An access right this page cannot describe."),
-    }
-}
-
-/// What to call where a redirect URI goes: its host, or `scheme:` for custom schemes.
-fn redirect_host(uri: &str) -> String {
-    match Url::parse(uri) {
-        Ok(url) => match url.host_str() {
-            Some(host) if url.scheme() == "https" || url.scheme() == "http" => host.to_owned(),
-            Some(host) => format!("{}://{host}", url.scheme()),
-            None => format!("{}:", url.scheme()),
-        },
-        Err(_) => uri.to_owned(),
-    }
-}
-
-async fn consent_page(
-    state: &AppState,
-    client: &Client,
-    pending: &PendingRequest,
-    pending_id: &str,
-    session: &Session,
-) -> Response {
-    let scopes: Vec<minijinja::Value> = pending
-        .scope
-        .split_ascii_whitespace()
-        .map(|s| {
-            let (title, detail) = describe_scope(s);
-            context! { title, detail }
-        })
-        .collect();
-    // Where the app is from: for a metadata document, the host roost fetched it from
-    // (verified); otherwise only what the app claims about itself.
-    let host_of = |u: &str| {
-        Url::parse(u)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-    };
-    let (published_by, claimed_host) = if client.kind == ClientKind::MetadataDocument {
-        (host_of(&client.client_id), None)
-    } else {
-        (None, client.client_uri.as_deref().and_then(host_of))
-    };
-    let localhost_only = client.kind == ClientKind::MetadataDocument
-        && client
-            .redirect_uris
-            .iter()
-            .all(|u| Url::parse(u).is_ok_and(|u| is_loopback_host(&u)));
-    let user = state.oauth.signin().label(&session.user_id).await;
-    state.oauth.pages().render(
-        StatusCode::OK,
-        "consent.html",
-        context! {
-            client_name => client.display_name(),
-            published_by,
-            claimed_host,
-            logo_uri => client.logo_uri,
-            user,
-            scopes,
-            redirect_host => redirect_host(&pending.redirect_uri),
-            localhost_only,
-            unverified => client.kind == ClientKind::Registered,
-            request => pending_id,
-            csrf => consent_csrf(&session.token, pending_id),
-        },
-    )
-}
-
 /// Issues a code for `user_id` and sends the browser back to the client.
-async fn issue_code(
+pub(super) async fn issue_code(
     state: &AppState,
     pending: &PendingRequest,
     user_id: &str,
@@ -502,7 +412,7 @@ async fn resume(
     proceed(&state, jar, &client, pending, Some(q.request)).await
 }
 
-fn expired(state: &AppState) -> Response {
+pub(super) fn expired(state: &AppState) -> Response {
     page(
         state,
         StatusCode::BAD_REQUEST,
@@ -512,92 +422,9 @@ fn expired(state: &AppState) -> Response {
     )
 }
 
-#[derive(Deserialize)]
-struct ConsentForm {
-    request: String,
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    decision: String,
-}
-
-async fn consent(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    Form(form): Form<ConsentForm>,
-) -> Response {
-    let oauth = &state.oauth;
-    let session = match oauth.signin().sessions().current(&jar).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return crate::signin::forged(&state),
-        Err(e) => return internal(&state, "reading the session failed", &e),
-    };
-    let expected = consent_csrf(&session.token, &form.request);
-    if !bool::from(form.csrf.as_bytes().ct_eq(expected.as_bytes())) {
-        return crate::signin::forged(&state);
-    }
-    let (pending, _) = match oauth.store().pending(&form.request).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return expired(&state),
-        Err(e) => return internal(&state, "reading a pending request failed", &e),
-    };
-    if form.decision != "allow" {
-        if let Err(e) = oauth.store().delete_pending(&form.request).await {
-            tracing::warn!(error = %e, "could not delete a refused authorization request");
-        }
-        tracing::info!(client_id = %pending.client_id, user = %session.user_id, "user refused consent");
-        return to_client(
-            &state,
-            &pending.redirect_uri,
-            &[
-                ("error", "access_denied"),
-                ("error_description", "the user did not allow access"),
-            ],
-            pending.state.as_deref(),
-        );
-    }
-    let previous = oauth
-        .store()
-        .consent(&session.user_id, &pending.client_id)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let granted = scope_union(&previous, &pending.scope);
-    if let Err(e) = oauth
-        .store()
-        .put_consent(&session.user_id, &pending.client_id, &granted)
-        .await
-    {
-        return internal(&state, "storing consent failed", &e);
-    }
-    tracing::info!(client_id = %pending.client_id, user = %session.user_id, scope = %granted, "user granted consent");
-    issue_code(&state, &pending, &session.user_id, Some(&form.request)).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redirect_hosts_are_named_for_people() {
-        assert_eq!(
-            redirect_host("https://claude.ai/api/mcp/auth_callback"),
-            "claude.ai"
-        );
-        assert_eq!(redirect_host("http://127.0.0.1:5173/cb"), "127.0.0.1");
-        assert_eq!(
-            redirect_host("cursor://anysphere.cursor-mcp/oauth/callback"),
-            "cursor://anysphere.cursor-mcp"
-        );
-    }
-
-    #[test]
-    fn consent_csrf_depends_on_session_and_request() {
-        let a = consent_csrf("session-a", "req-1");
-        assert_ne!(a, consent_csrf("session-b", "req-1"));
-        assert_ne!(a, consent_csrf("session-a", "req-2"));
-    }
 
     #[test]
     fn only_well_formed_s256_challenges_pass() {
