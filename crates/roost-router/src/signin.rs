@@ -39,6 +39,11 @@ use oidc::OidcProvider;
 use session::Sessions;
 use users::Identity;
 
+/// Password attempts allowed per username and client IP per minute. Keyed by both so a guesser
+/// spreading over many addresses is still slowed per address, while a stranger hammering a
+/// username cannot lock its owner (on another address) out.
+const PASSWORD_ATTEMPTS_PER_MINUTE: std::num::NonZeroU32 = std::num::NonZeroU32::new(10).unwrap();
+
 /// How long an upstream sign-in may take.
 const FLOW_TTL: Duration = Duration::from_secs(600);
 
@@ -72,6 +77,8 @@ pub enum SignInError {
 pub struct SignIn {
     db: Db,
     sessions: Sessions,
+    attempts: Arc<governor::DefaultKeyedRateLimiter<String>>,
+    client_ip_header: String,
     oidc: Arc<Vec<OidcProvider>>,
     github: Option<Arc<Github>>,
     local: bool,
@@ -105,6 +112,10 @@ impl SignIn {
         });
         Ok(SignIn {
             sessions: Sessions::new(db.clone(), settings.secure_cookies, settings.session_ttl),
+            attempts: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+                PASSWORD_ATTEMPTS_PER_MINUTE,
+            ))),
+            client_ip_header: settings.client_ip_header.clone(),
             db,
             oidc: Arc::new(oidc),
             github,
@@ -278,6 +289,7 @@ struct LocalForm {
 async fn local_signin(
     State(state): State<AppState>,
     jar: CookieJar,
+    headers: axum::http::HeaderMap,
     Form(form): Form<LocalForm>,
 ) -> Response {
     let signin = state.oauth.signin();
@@ -296,6 +308,19 @@ async fn local_signin(
     };
     if !bool::from(form.csrf.as_bytes().ct_eq(expected.as_bytes())) {
         return forged(&state);
+    }
+    let ip = crate::oauth::dcr::client_ip(&headers, &signin.client_ip_header);
+    let key = format!("{}\0{ip}", form.username.trim().to_lowercase());
+    if signin.attempts.check_key(&key).is_err() {
+        tracing::warn!(ip = %ip, "password attempts rate limit hit");
+        return render_signin(
+            &state,
+            &form.request,
+            Some("Too many sign-in attempts. Wait a minute, then try again."),
+            &form.username,
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
     }
     match local::verify(&signin.db, &form.username, &form.password).await {
         Ok(Some(user_id)) => {

@@ -431,3 +431,61 @@ async fn a_token_request_that_is_not_a_form_gets_an_oauth_error() {
     );
     router.stop().await;
 }
+
+#[tokio::test]
+async fn password_guessing_is_slowed_per_username_and_address() {
+    let router = router().await;
+    let client_id = register(&router, &[REDIRECT]).await;
+    let browser = Browser::default();
+    let (_, challenge) = pkce();
+    let first = browser
+        .get(&authorize_url(&router, &client_id, &challenge, &[]))
+        .await;
+    let page = browser
+        .get(&absolute(&router, first.location.as_deref().unwrap()))
+        .await;
+    let (request, csrf) = (hidden(&page.body, "request"), hidden(&page.body, "csrf"));
+    let attempt = |password: &'static str| {
+        http()
+            .post(format!("{}/signin/local", router.url))
+            .header("fly-client-ip", "203.0.113.9")
+            .form(&[
+                ("request", request.as_str()),
+                ("csrf", csrf.as_str()),
+                ("username", "alice"),
+                ("password", password),
+            ])
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(attempt("guess").await.unwrap().status(), 401);
+    }
+    let limited = attempt(PASSWORD).await.unwrap();
+    assert_eq!(
+        limited.status(),
+        429,
+        "even the right password waits once the limit is hit"
+    );
+    assert!(
+        limited
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many sign-in attempts")
+    );
+    // The owner, from another address, still gets in.
+    let owner = http()
+        .post(format!("{}/signin/local", router.url))
+        .header("fly-client-ip", "198.51.100.20")
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(owner.status(), 303);
+    router.stop().await;
+}

@@ -172,7 +172,7 @@ fn validate(request: Request) -> Result<Registered, OAuthError> {
 /// The client's IP for rate limiting: the configured proxy header, else one shared bucket
 /// (the router always runs behind a proxy that sets it; without one, limiting everybody
 /// together is the safe side).
-fn client_ip(headers: &HeaderMap, header_name: &str) -> String {
+pub(crate) fn client_ip(headers: &HeaderMap, header_name: &str) -> String {
     headers
         .get(header_name)
         .and_then(|v| v.to_str().ok())
