@@ -147,3 +147,26 @@ async fn browser_based_clients_may_call_the_oauth_endpoints_cross_origin() {
     assert!(!page.headers().contains_key("access-control-allow-origin"));
     router.stop().await;
 }
+
+#[tokio::test]
+async fn an_issued_token_passes_the_routers_own_gate_and_tenant_check() {
+    let router = roost_router::testing::TestRouter::start(
+        roost_router::testing::TestOptions::default()
+            .account("alice", PASSWORD)
+            .arg("--provision-wait=1s"),
+    )
+    .await;
+    let (_, tokens) = tokens_for(&router, "alice").await;
+    let response = http()
+        .post(&router.mcp_url)
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
+    // No Fly here, so the request waits for provisioning and gets 503 + Retry-After: what
+    // matters is that it got past authentication (401) and the tenant check (403).
+    assert_eq!(response.status(), 503, "{:?}", response.headers());
+    assert!(!response.headers().contains_key("www-authenticate"));
+    router.stop().await;
+}
