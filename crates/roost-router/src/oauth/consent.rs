@@ -4,7 +4,7 @@
 //! The page names the client, shows the redirect URI's host and the scopes in plain words
 //! (MCP security best practices, confused deputy), and marks self-registered clients as not
 //! verified. The form's CSRF token is derived from the browser's session secret and the
-//! request id ([`consent_csrf`]), so another site cannot produce it and a form copied from one
+//! request id (`consent_csrf`), so another site cannot produce it and a form copied from one
 //! browser does not work in another. An answer is remembered per user and client as the union
 //! of granted scopes.
 

@@ -2,7 +2,7 @@
 //! server-side request forgery (MCP security best practices §SSRF, CIMD §6).
 //!
 //! * Only `https` URLs, without user info.
-//! * Every host name is resolved by [`VettingResolver`], which drops private, loopback,
+//! * Every host name is resolved by `VettingResolver`, which drops private, loopback,
 //!   link-local, unique-local, CGNAT, unspecified, multicast and documentation addresses, and
 //!   reqwest connects only to the addresses it returns: there is no second DNS look-up an
 //!   attacker could answer differently (DNS rebinding). IP-literal hosts never reach a resolver,
