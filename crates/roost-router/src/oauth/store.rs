@@ -39,6 +39,9 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// A day in milliseconds: how long expired rows are kept before a sweep removes them.
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -214,6 +217,11 @@ impl OAuthStore {
     /// Issues a code for `grant`: creates its family and stores the code hashed.
     pub async fn insert_code(&self, code: &str, grant: &CodeGrant) -> Result<(), StoreError> {
         let now = now_ms();
+        // Codes past their expiry by a day can no longer be replayed meaningfully; sweep them.
+        sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1")
+            .bind(now - DAY_MS)
+            .execute(self.db.pool())
+            .await?;
         let mut tx = self.db.pool().begin().await?;
         sqlx::query(
             "INSERT INTO oauth_families (id, client_id, user_id, scope, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -307,6 +315,11 @@ impl OAuthStore {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let now = now_ms();
+        // Expired tokens are kept a day (a late reuse still finds its family), then swept.
+        sqlx::query("DELETE FROM oauth_refresh_tokens WHERE expires_at < $1")
+            .bind(now - DAY_MS)
+            .execute(self.db.pool())
+            .await?;
         sqlx::query(
             "INSERT INTO oauth_refresh_tokens (token_hash, family_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
         )
