@@ -4,7 +4,8 @@
 //! For each server it measures, with the same client and the same 2025-11-25 session flow
 //! (`initialize` → `notifications/initialized` → requests):
 //! - start: time from spawning the process to the first answered `tools/list` (median of
-//!   `BENCH_RUNS` fresh processes, default 20);
+//!   `BENCH_RUNS` fresh processes, default 20). roost keeps one data dir across the starts, as a
+//!   Machine keeps its volume across idle stops; only the first start creates the database;
 //! - idle RSS: `VmRSS` from `/proc/<pid>/status` one second after that first answer;
 //! - throughput: `tools/call` of a trivial tool (`list_files` on an empty workspace for roost,
 //!   `echo` for the reference) `BENCH_CALLS` times (default 2000) back to back on one
@@ -34,8 +35,8 @@ struct Target {
     spawn: Box<dyn Fn(u16) -> Spawned>,
 }
 
-/// A started server: the process, the bearer token to use, and its data dir (removed on drop).
-type Spawned = (Child, Option<String>, Option<tempfile::TempDir>);
+/// A started server: the process and the bearer token to use.
+type Spawned = (Child, Option<String>);
 
 #[derive(Default)]
 struct Figures {
@@ -150,7 +151,7 @@ async fn measure(target: &Target, runs: usize, calls: usize) -> Figures {
     for run in 0..runs {
         let port = free_port();
         let started = Instant::now();
-        let (mut child, token, _data) = (target.spawn)(port);
+        let (mut child, token) = (target.spawn)(port);
         let mut session = Session {
             client: client(),
             url: format!("http://127.0.0.1:{port}/mcp"),
@@ -217,12 +218,13 @@ fn roost(signer: SigningKey) -> Target {
         keys: vec![signer.public_jwk()],
     })
     .expect("jwks");
+    // Dropped (and removed) with the target at the end of the run.
+    let data = tempfile::tempdir().expect("temp dir");
     Target {
         name: "roost-workspace",
         tool: "list_files",
         arguments: json!({}),
         spawn: Box::new(move |port| {
-            let data = tempfile::tempdir().expect("temp dir");
             let audience = format!("http://127.0.0.1:{port}/mcp");
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -256,7 +258,7 @@ fn roost(signer: SigningKey) -> Target {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawn roost-workspace");
-            (child, Some(token), Some(data))
+            (child, Some(token))
         }),
     }
 }
@@ -277,7 +279,7 @@ fn everything() -> Target {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawn node (run npm ci in tests/js)");
-            (child, None, None)
+            (child, None)
         }),
     }
 }
