@@ -192,6 +192,22 @@ pub enum ClientLookupError {
     Store(store::StoreError),
 }
 
+/// Refuses to serve the development sign-in on a listener other machines can reach: it hands a
+/// token to anyone who asks, so it must bind to loopback only (configuration already insists
+/// on a loopback public URL; this covers the socket itself).
+pub fn check_listener(settings: &OAuthSettings, addr: std::net::SocketAddr) -> std::io::Result<()> {
+    if settings.dev_signin && !addr.ip().is_loopback() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "ROOST_DEV_SIGNIN is on, but the router listens on {addr}, which other machines can \
+                 reach; listen on 127.0.0.1 (ROOST_HOST=127.0.0.1) or turn development sign-in off"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The scopes roost grants, normalised: known scopes only (unknown ones are dropped, RFC 6749
 /// §3.3 lets the server grant less), `roost:workspace` always included because nothing works
 /// without it, in a stable order.
@@ -248,6 +264,38 @@ pub fn router() -> Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dev_signin_is_served_only_on_loopback_listeners() {
+        let mut settings = OAuthConfig {
+            oauth_config: None,
+            oauth_clients: None,
+            access_token_ttl: std::time::Duration::from_secs(3600),
+            refresh_token_ttl: std::time::Duration::from_secs(3600),
+            refresh_grace: std::time::Duration::from_secs(30),
+            code_ttl: std::time::Duration::from_secs(60),
+            session_ttl: std::time::Duration::from_secs(3600),
+            dcr: true,
+            dcr_per_minute: 10,
+            client_ip_header: "fly-client-ip".into(),
+            cimd: true,
+            cimd_timeout: std::time::Duration::from_secs(5),
+            cimd_max_bytes: 1024,
+            local_signin: true,
+            dev_signin: true,
+        }
+        .settings(
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/mcp",
+            "http://127.0.0.1:8080",
+        )
+        .unwrap();
+        assert!(check_listener(&settings, "127.0.0.1:8080".parse().unwrap()).is_ok());
+        let err = check_listener(&settings, "0.0.0.0:8080".parse().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("ROOST_HOST=127.0.0.1"), "{err}");
+        settings.dev_signin = false;
+        assert!(check_listener(&settings, "0.0.0.0:8080".parse().unwrap()).is_ok());
+    }
 
     #[test]
     fn scopes_always_include_the_workspace_and_drop_unknown_ones() {

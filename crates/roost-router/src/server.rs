@@ -192,6 +192,7 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    crate::oauth::check_listener(&state.settings.oauth, listener.local_addr()?)?;
     match state.provisioner.resume_unfinished().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(tenants = n, "resumed unfinished provisioning"),
