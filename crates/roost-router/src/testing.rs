@@ -36,6 +36,8 @@ pub struct TestOptions {
     pub database_url: Option<String>,
     /// More `roost-router` flags, e.g. `--access-token-ttl=5s`.
     pub extra_args: Vec<String>,
+    /// A path for the issuer (`ROOST_ISSUER=<url><path>`, e.g. `/auth`); default: none.
+    pub issuer_path: Option<String>,
     /// Fetch client metadata documents under the production address policy (https, public
     /// addresses only) instead of also admitting loopback test servers.
     pub production_fetch_policy: bool,
@@ -50,6 +52,7 @@ impl Default for TestOptions {
             database_url: None,
             extra_args: Vec::new(),
             production_fetch_policy: false,
+            issuer_path: None,
         }
     }
 }
@@ -109,6 +112,9 @@ impl TestRouter {
         ];
         if let Some(db) = &options.database_url {
             args.push(format!("--database-url={db}"));
+        }
+        if let Some(path) = &options.issuer_path {
+            args.push(format!("--issuer={url}{path}"));
         }
         args.extend(options.extra_args.iter().cloned());
         let settings = Config::try_parse_from(args)

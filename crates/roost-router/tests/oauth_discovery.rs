@@ -170,3 +170,44 @@ async fn an_issued_token_passes_the_routers_own_gate_and_tenant_check() {
     assert!(!response.headers().contains_key("www-authenticate"));
     router.stop().await;
 }
+
+#[tokio::test]
+async fn an_issuer_with_a_path_is_discovered_at_the_three_derived_urls() {
+    let router = roost_router::testing::TestRouter::start(roost_router::testing::TestOptions {
+        issuer_path: Some("/auth".into()),
+        ..roost_router::testing::TestOptions::default()
+    })
+    .await;
+    let issuer = format!("{}/auth", router.url);
+    for path in [
+        "/.well-known/oauth-authorization-server/auth",
+        "/.well-known/openid-configuration/auth",
+        "/auth/.well-known/openid-configuration",
+    ] {
+        let doc = json(format!("{}{path}", router.url)).await;
+        assert_eq!(doc["issuer"], issuer, "{path}");
+    }
+    // The path-less URLs belong to a different issuer: not served.
+    let status = http()
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            router.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+    // Authorization responses carry the same issuer.
+    let client_id = register(&router, &[REDIRECT]).await;
+    let (_, challenge) = pkce();
+    let url = authorize_url(
+        &router,
+        &client_id,
+        &challenge,
+        &[("resource", Some("https://wrong.example/mcp"))],
+    );
+    let page = Browser::default().get(&url).await;
+    assert_eq!(query(page.location.as_deref().unwrap())["iss"], issuer);
+    router.stop().await;
+}
