@@ -59,6 +59,12 @@ pub enum ApiError {
     /// The request arrived carrying `fly-replay-src`: a replay loop or a forged header.
     #[error("request already replayed")]
     ReplayLoop,
+    /// The tenant's machine was stopped for a proxied request and did not start in time.
+    #[error("workspace starting")]
+    WorkspaceStarting {
+        /// When to retry.
+        retry_after: Duration,
+    },
     /// The body cannot be forwarded (too large for a replay and proxying failed to start).
     #[error("bad gateway")]
     BadGateway,
@@ -135,6 +141,14 @@ impl IntoResponse for ApiError {
                  to the router: a routing loop or a forged header. It was not forwarded."
                     .to_owned(),
             ),
+            ApiError::WorkspaceStarting { retry_after } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "workspace_starting",
+                format!(
+                    "Your workspace is starting and was not ready in time. Try again in {} seconds.",
+                    retry_after.as_secs()
+                ),
+            ),
             ApiError::BadGateway => (
                 StatusCode::BAD_GATEWAY,
                 "bad_gateway",
@@ -173,7 +187,9 @@ impl IntoResponse for ApiError {
                     ),
                 );
             }
-            ApiError::Provisioning { retry_after } | ApiError::Unreachable { retry_after } => {
+            ApiError::Provisioning { retry_after }
+            | ApiError::Unreachable { retry_after }
+            | ApiError::WorkspaceStarting { retry_after } => {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after.as_secs().max(1)),

@@ -3,8 +3,13 @@
 //! the private network (`<machine>.vm.<app>.internal`), streaming both ways.
 //!
 //! A replay would have woken a stopped machine through autostart; a direct connection does
-//! not, so the machine is started through the Machines API first. How a private name becomes
-//! an address is a [`PrivateNetwork`]: DNS on Fly, flylocal's lookup in development.
+//! not. So the router first tries to connect to the machine's private address, and only when
+//! nothing answers there does it start the machine through the Machines API. The hot case (a
+//! running machine) makes no API call: the Fly client's rate limits are per action for the
+//! whole router and shared with provisioning, so one user looping large bodies must not spend
+//! them. The cold case waits at most [`START_TIMEOUT`] in all (rate-limiter slot included) and
+//! then answers 503 + `Retry-After`. How a private name becomes an address is a
+//! [`PrivateNetwork`]: DNS on Fly, flylocal's lookup in development.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,8 +28,16 @@ use crate::error::ApiError;
 use crate::server::AppState;
 use crate::tenants::cache::Route;
 
-/// How long a stopped machine may take to start before the request fails.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long starting a stopped machine may take in all (waiting for a Machines API rate-limit
+/// slot, the start call, the wait for `started`) before the request gets 503.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the probe connection to a machine's private address may take. The private network
+/// answers in milliseconds; a stopped machine refuses (or never answers).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The `Retry-After` of a request whose machine did not start in time.
+pub const START_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +54,17 @@ pub enum ProxyError {
         machine: String,
         /// Fly's answer.
         source: FlyError,
+    },
+    /// The machine was not running and starting it took longer than allowed (the Machines API
+    /// is slow or its rate limit is spent).
+    #[error("machine {machine} of {app} did not start within {waited:?}")]
+    StartTimedOut {
+        /// The app.
+        app: String,
+        /// The machine.
+        machine: String,
+        /// How long the request waited.
+        waited: Duration,
     },
     /// The private name did not resolve.
     #[error("cannot resolve {host}: {why}")]
@@ -158,6 +182,8 @@ pub struct Forwarder {
     network: Arc<dyn PrivateNetwork>,
     http: reqwest::Client,
     internal_port: u16,
+    /// [`START_TIMEOUT`]; shorter in tests.
+    start_timeout: Duration,
 }
 
 impl Forwarder {
@@ -175,6 +201,7 @@ impl Forwarder {
             network,
             http,
             internal_port,
+            start_timeout: START_TIMEOUT,
         }
     }
 
@@ -184,9 +211,14 @@ impl Forwarder {
             .machine_id
             .as_deref()
             .ok_or_else(|| ProxyError::NoMachine(route.tenant_id.clone()))?;
-        self.ensure_started(&route.app_name, machine).await?;
         let host = format!("{machine}.vm.{}.internal", route.app_name);
-        let addr = self.network.resolve(&host, self.internal_port).await?;
+        let addr = match self.reachable(&host).await {
+            Some(addr) => addr,
+            None => {
+                self.start(&route.app_name, machine).await?;
+                self.network.resolve(&host, self.internal_port).await?
+            }
+        };
 
         let (parts, body) = request.into_parts();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -213,6 +245,30 @@ impl Forwarder {
             .unwrap_or_else(|_| Response::new(Body::empty())))
     }
 
+    /// The machine's address when something accepts connections there: the common case, which
+    /// needs no Machines API call. `None` when the name does not resolve (flylocal resolves
+    /// started machines only) or the connection fails: the machine is probably stopped.
+    async fn reachable(&self, host: &str) -> Option<SocketAddr> {
+        let addr = self.network.resolve(host, self.internal_port).await.ok()?;
+        match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => Some(addr),
+            _ => None,
+        }
+    }
+
+    /// [`Forwarder::ensure_started`] within the start timeout.
+    async fn start(&self, app: &str, machine: &str) -> Result<(), ProxyError> {
+        tokio::time::timeout(self.start_timeout, self.ensure_started(app, machine))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ProxyError::StartTimedOut {
+                    app: app.to_owned(),
+                    machine: machine.to_owned(),
+                    waited: self.start_timeout,
+                })
+            })
+    }
+
     /// Starts the machine when it is not running and waits until it is.
     async fn ensure_started(&self, app: &str, machine: &str) -> Result<(), ProxyError> {
         let start_error = |source| ProxyError::Start {
@@ -236,7 +292,13 @@ impl Forwarder {
             }
         }
         self.fly
-            .wait_for_state(app, machine, &MachineState::Started, None, START_TIMEOUT)
+            .wait_for_state(
+                app,
+                machine,
+                &MachineState::Started,
+                None,
+                self.start_timeout,
+            )
             .await
             .map_err(start_error)
     }
@@ -276,37 +338,14 @@ pub async fn forward(
 ) -> Result<Response, ApiError> {
     state.forwarder.forward(route, request).await.map_err(|e| {
         tracing::warn!(tenant = %route.tenant_id, app = %route.app_name, error = %e, "could not proxy a large request");
-        ApiError::BadGateway
+        match e {
+            ProxyError::StartTimedOut { .. } => ApiError::WorkspaceStarting {
+                retry_after: START_RETRY_AFTER,
+            },
+            _ => ApiError::BadGateway,
+        }
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connection_level_headers_are_not_forwarded_and_the_rest_is() {
-        let mut headers = HeaderMap::new();
-        for (name, value) in [
-            ("connection", "keep-alive, x-hop"),
-            ("x-hop", "1"),
-            ("keep-alive", "timeout=5"),
-            ("transfer-encoding", "chunked"),
-            ("te", "trailers"),
-            ("upgrade", "h2c"),
-            ("authorization", "Bearer t"),
-            ("content-length", "1048577"),
-            ("mcp-session-id", "s1"),
-            ("host", "mcp.example.com"),
-        ] {
-            headers.insert(HeaderName::from_static(name), value.parse().unwrap());
-        }
-        strip_hop_by_hop(&mut headers);
-        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
-        left.sort_unstable();
-        assert_eq!(
-            left,
-            ["authorization", "content-length", "host", "mcp-session-id"]
-        );
-    }
-}
+mod tests;
