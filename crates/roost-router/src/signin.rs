@@ -44,6 +44,14 @@ use users::Identity;
 /// username cannot lock its owner (on another address) out.
 const PASSWORD_ATTEMPTS_PER_MINUTE: std::num::NonZeroU32 = std::num::NonZeroU32::new(10).unwrap();
 
+/// Local sign-in posts allowed per client IP per minute, whatever the username or request:
+/// a cap on password guessing (and argon2 work) from one address.
+const SIGNIN_POSTS_PER_IP_PER_MINUTE: std::num::NonZeroU32 = std::num::NonZeroU32::new(20).unwrap();
+
+/// Wrong passwords a pending authorization request survives; the next one drops it and the
+/// user starts again from their app (which opens a fresh request).
+const FAILURES_PER_REQUEST: i64 = 5;
+
 /// How long an upstream sign-in may take.
 const FLOW_TTL: Duration = Duration::from_secs(600);
 
@@ -78,6 +86,8 @@ pub struct SignIn {
     db: Db,
     sessions: Sessions,
     attempts: Arc<governor::DefaultKeyedRateLimiter<String>>,
+    ip_attempts: Arc<governor::DefaultKeyedRateLimiter<String>>,
+    argon2: Arc<tokio::sync::Semaphore>,
     client_ip_header: String,
     oidc: Arc<Vec<OidcProvider>>,
     github: Option<Arc<Github>>,
@@ -115,6 +125,10 @@ impl SignIn {
             attempts: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
                 PASSWORD_ATTEMPTS_PER_MINUTE,
             ))),
+            ip_attempts: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+                SIGNIN_POSTS_PER_IP_PER_MINUTE,
+            ))),
+            argon2: Arc::new(tokio::sync::Semaphore::new(local::ARGON2_PERMITS)),
             client_ip_header: settings.client_ip_header.clone(),
             db,
             oidc: Arc::new(oidc),
@@ -127,6 +141,18 @@ impl SignIn {
     /// The browser sessions.
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
+    }
+
+    /// The permits password verifications take (tests hold them to fill the router up).
+    #[cfg(feature = "testing")]
+    pub fn argon2_permits(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.argon2
+    }
+
+    /// Forgets rate-limit entries that have refilled, so the limiters' memory stays bounded.
+    pub fn prune_limiters(&self) {
+        self.attempts.retain_recent();
+        self.ip_attempts.retain_recent();
     }
 
     /// The fixed development user (`roost dev`'s dev sign-in).
@@ -301,6 +327,11 @@ async fn local_signin(
             None,
         );
     }
+    let ip = crate::oauth::dcr::client_ip(&headers, &signin.client_ip_header);
+    if signin.ip_attempts.check_key(&ip).is_err() {
+        tracing::warn!(ip = %ip, "sign-in posts rate limit hit");
+        return too_many(&state);
+    }
     let expected = match state.oauth.store().pending(&form.request).await {
         Ok(Some((_, csrf))) => csrf,
         Ok(None) => return expired(&state),
@@ -309,7 +340,6 @@ async fn local_signin(
     if !bool::from(form.csrf.as_bytes().ct_eq(expected.as_bytes())) {
         return forged(&state);
     }
-    let ip = crate::oauth::dcr::client_ip(&headers, &signin.client_ip_header);
     let key = format!("{}\0{ip}", form.username.trim().to_lowercase());
     if signin.attempts.check_key(&key).is_err() {
         tracing::warn!(ip = %ip, "password attempts rate limit hit");
@@ -322,7 +352,12 @@ async fn local_signin(
         )
         .await;
     }
-    match local::verify(&signin.db, &form.username, &form.password).await {
+    // Turned away rather than queued: each verification holds ~19 MiB (local.rs).
+    let Ok(permit) = signin.argon2.clone().try_acquire_owned() else {
+        tracing::warn!("password verification is at capacity; refused a sign-in");
+        return busy(&state);
+    };
+    match local::verify(&signin.db, &form.username, &form.password, permit).await {
         Ok(Some(user_id)) => {
             tracing::info!(user = %user_id, provider = "local", "signed in");
             start_session(&state, jar, &user_id, &form.request).await
@@ -332,6 +367,22 @@ async fn local_signin(
                 provider = "local",
                 "refused a sign-in: wrong username or password"
             );
+            match state.oauth.store().pending_failed(&form.request).await {
+                Ok(n) if n >= FAILURES_PER_REQUEST => {
+                    if let Err(e) = state.oauth.store().delete_pending(&form.request).await {
+                        return internal(&state, "dropping a pending request failed", &e);
+                    }
+                    tracing::warn!(ip = %ip, "dropped an authorization request after repeated wrong passwords");
+                    return state.oauth.pages().error(
+                        StatusCode::UNAUTHORIZED,
+                        "Too many wrong passwords",
+                        "This sign-in was stopped after several wrong usernames or passwords.",
+                        Some("Go back to your app and connect again to start a new sign-in."),
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => return internal(&state, "counting a failed sign-in failed", &e),
+            }
             render_signin(
                 &state,
                 &form.request,
@@ -343,6 +394,39 @@ async fn local_signin(
         }
         Err(e) => internal(&state, "local sign-in failed", &e),
     }
+}
+
+/// A page with `Retry-After`, for a client that should slow down.
+fn retry_later(mut response: Response, seconds: u32) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(seconds),
+    );
+    response
+}
+
+fn too_many(state: &AppState) -> Response {
+    retry_later(
+        state.oauth.pages().error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts",
+            "This address has sent too many sign-in forms in the last minute.",
+            Some("Wait a minute, then try again."),
+        ),
+        60,
+    )
+}
+
+fn busy(state: &AppState) -> Response {
+    retry_later(
+        state.oauth.pages().error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is busy",
+            "Too many people are signing in at this moment.",
+            Some("Wait a few seconds, then send the form again."),
+        ),
+        2,
+    )
 }
 
 /// The page for a form that did not come from our page (missing or wrong CSRF token).

@@ -437,55 +437,136 @@ async fn password_guessing_is_slowed_per_username_and_address() {
     let router = router().await;
     let client_id = register(&router, &[REDIRECT]).await;
     let browser = Browser::default();
-    let (_, challenge) = pkce();
-    let first = browser
-        .get(&authorize_url(&router, &client_id, &challenge, &[]))
-        .await;
-    let page = browser
-        .get(&absolute(&router, first.location.as_deref().unwrap()))
-        .await;
-    let (request, csrf) = (hidden(&page.body, "request"), hidden(&page.body, "csrf"));
-    let attempt = |password: &'static str| {
-        http()
-            .post(format!("{}/signin/local", router.url))
-            .header("fly-client-ip", "203.0.113.9")
-            .form(&[
-                ("request", request.as_str()),
-                ("csrf", csrf.as_str()),
-                ("username", "alice"),
-                ("password", password),
-            ])
-            .send()
-    };
+    let url = format!("{}/signin/local", router.url);
+    // A fresh request per guess, so only the username-and-address limit is in play.
     for _ in 0..10 {
-        assert_eq!(attempt("guess").await.unwrap().status(), 401);
-    }
-    let limited = attempt(PASSWORD).await.unwrap();
-    assert_eq!(
-        limited.status(),
-        429,
-        "even the right password waits once the limit is hit"
-    );
-    assert!(
-        limited
-            .text()
-            .await
-            .unwrap()
-            .contains("Too many sign-in attempts")
-    );
-    // The owner, from another address, still gets in.
-    let owner = http()
-        .post(format!("{}/signin/local", router.url))
-        .header("fly-client-ip", "198.51.100.20")
-        .form(&[
+        let (request, csrf) = browser.signin_form(&router, &client_id).await;
+        let form = [
             ("request", request.as_str()),
             ("csrf", csrf.as_str()),
             ("username", "alice"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
+            ("password", "guess"),
+        ];
+        assert_eq!(
+            browser.post_from("203.0.113.9", &url, &form).await.status,
+            401
+        );
+    }
+    let (request, csrf) = browser.signin_form(&router, &client_id).await;
+    let form = [
+        ("request", request.as_str()),
+        ("csrf", csrf.as_str()),
+        ("username", "alice"),
+        ("password", PASSWORD),
+    ];
+    let limited = browser.post_from("203.0.113.9", &url, &form).await;
+    assert_eq!(
+        limited.status, 429,
+        "even the right password waits once the limit is hit"
+    );
+    assert!(limited.body.contains("Too many sign-in attempts"));
+    // The owner, from another address, still gets in.
+    let owner = browser.post_from("198.51.100.20", &url, &form).await;
+    assert_eq!(owner.status, 303);
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn a_sign_in_request_is_dropped_after_five_wrong_passwords() {
+    let router = router().await;
+    let client_id = register(&router, &[REDIRECT]).await;
+    let browser = Browser::default();
+    let url = format!("{}/signin/local", router.url);
+    let (request, csrf) = browser.signin_form(&router, &client_id).await;
+    // Different usernames and addresses: the per-request count is what stops this.
+    let guess = |n: usize, password: &'static str| {
+        let browser = browser.clone();
+        let (url, request, csrf) = (url.clone(), request.clone(), csrf.clone());
+        async move {
+            let username = if password == PASSWORD {
+                "alice".to_owned()
+            } else {
+                format!("user{n}")
+            };
+            browser
+                .post_from(
+                    &format!("203.0.113.{n}"),
+                    &url,
+                    &[
+                        ("request", &request),
+                        ("csrf", &csrf),
+                        ("username", &username),
+                        ("password", password),
+                    ],
+                )
+                .await
+        }
+    };
+    for n in 1..5 {
+        let page = guess(n, "guess").await;
+        assert_eq!(page.status, 401);
+        assert!(page.body.contains("match"), "{}", page.body);
+    }
+    let fifth = guess(5, "guess").await;
+    assert_eq!(fifth.status, 401);
+    assert!(
+        fifth.body.contains("Too many wrong passwords"),
+        "{}",
+        fifth.body
+    );
+    assert!(fifth.body.contains("connect again"), "{}", fifth.body);
+    let right = guess(6, PASSWORD).await;
+    assert_eq!(right.status, 400, "the request is gone: {}", right.body);
+    assert!(!browser.has_cookie("roost-session"));
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_posts_are_limited_per_address() {
+    let router = router().await;
+    let browser = Browser::default();
+    let url = format!("{}/signin/local", router.url);
+    let junk = [("request", "no-such-request"), ("csrf", "x")];
+    for _ in 0..20 {
+        assert_eq!(
+            browser.post_from("203.0.113.7", &url, &junk).await.status,
+            400
+        );
+    }
+    let limited = browser.post_from("203.0.113.7", &url, &junk).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.headers["retry-after"], "60");
+    assert_eq!(
+        browser.post_from("198.51.100.7", &url, &junk).await.status,
+        400,
+        "other addresses are not affected"
+    );
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn password_checks_beyond_capacity_are_turned_away_not_queued() {
+    let router = router().await;
+    let client_id = register(&router, &[REDIRECT]).await;
+    let browser = Browser::default();
+    let (request, csrf) = browser.signin_form(&router, &client_id).await;
+    let form = [
+        ("request", request.as_str()),
+        ("csrf", csrf.as_str()),
+        ("username", "alice"),
+        ("password", PASSWORD),
+    ];
+    let url = format!("{}/signin/local", router.url);
+    let permits = router.state.oauth.signin().argon2_permits().clone();
+    let held = permits
+        .clone()
+        .try_acquire_many_owned(u32::try_from(permits.available_permits()).unwrap())
         .unwrap();
-    assert_eq!(owner.status(), 303);
+    let busy = browser.post(&url, &form).await;
+    assert_eq!(busy.status, 503, "{}", busy.body);
+    assert!(busy.headers.contains_key("retry-after"));
+    assert!(!browser.has_cookie("roost-session"));
+    drop(held);
+    assert_eq!(browser.post(&url, &form).await.status, 303);
     router.stop().await;
 }

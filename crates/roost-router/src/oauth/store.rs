@@ -205,6 +205,21 @@ impl OAuthStore {
         }
     }
 
+    /// Counts one wrong password posted for pending request `id`; returns how many there
+    /// have been (0 when the request is gone).
+    pub async fn pending_failed(&self, id: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "UPDATE oauth_pending SET failures = failures + 1 WHERE id = $1 RETURNING CAST(failures AS BIGINT)",
+        )
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(match row {
+            Some(row) => row.try_get::<i64, _>(0)?,
+            None => 0,
+        })
+    }
+
     /// Forgets a pending request (it was answered).
     pub async fn delete_pending(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM oauth_pending WHERE id = $1")

@@ -4,7 +4,9 @@
 //!
 //! Hashing and verifying run on the blocking pool (argon2 is deliberately slow), and an unknown
 //! username still costs one verification, so response time does not reveal which usernames
-//! exist.
+//! exist. A verification needs a permit from the caller's semaphore ([`ARGON2_PERMITS`] in
+//! the router): each one holds ~19 MiB and tens of milliseconds of CPU, so a burst of sign-in
+//! posts must be turned away, not queued until the router runs out of memory.
 
 use std::sync::OnceLock;
 
@@ -89,11 +91,16 @@ pub async fn store_account(db: &Db, username: &str, hash: &str) -> Result<String
     Ok(user_id)
 }
 
-/// The user id of `username` if `password` is right, else `None`.
+/// How many password verifications may run at once.
+pub const ARGON2_PERMITS: usize = 2;
+
+/// The user id of `username` if `password` is right, else `None`. `permit` is held until the
+/// verification ends, even if the request is abandoned.
 pub async fn verify(
     db: &Db,
     username: &str,
     password: &str,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<Option<String>, SignInError> {
     let Ok(username) = normalise_username(username) else {
         return Ok(None);
@@ -111,6 +118,7 @@ pub async fn verify(
     };
     let password = password.to_owned();
     let matches = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         PasswordHash::new(&hash).is_ok_and(|parsed| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
@@ -152,6 +160,11 @@ mod tests {
     #[tokio::test]
     async fn passwords_verify_only_against_their_own_hash() {
         let db = crate::db::testing::TestDb::sqlite().await;
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+        let verify = |db, user, password| {
+            let permit = permits.clone().try_acquire_owned().unwrap();
+            verify(db, user, password, permit)
+        };
         let user = create_account(&db.db, "Alice", "correct horse")
             .await
             .unwrap();

@@ -171,14 +171,33 @@ impl Browser {
     }
 
     pub async fn post(&self, url: &str, form: &[(&str, &str)]) -> Page {
+        self.post_from("127.0.0.1", url, form).await
+    }
+
+    /// A form post from client address `ip` (the `fly-client-ip` header).
+    pub async fn post_from(&self, ip: &str, url: &str, form: &[(&str, &str)]) -> Page {
         let response = http()
             .post(url)
             .header("cookie", self.cookie_header())
+            .header("fly-client-ip", ip)
             .form(form)
             .send()
             .await
             .unwrap();
         self.read(response).await
+    }
+
+    /// Starts an authorization request for `client_id` and opens its sign-in page; returns the
+    /// page's request id and CSRF value.
+    pub async fn signin_form(&self, router: &TestRouter, client_id: &str) -> (String, String) {
+        let (_, challenge) = pkce();
+        let first = self
+            .get(&authorize_url(router, client_id, &challenge, &[]))
+            .await;
+        let page = self
+            .get(&absolute(router, first.location.as_deref().unwrap()))
+            .await;
+        (hidden(&page.body, "request"), hidden(&page.body, "csrf"))
     }
 }
 
