@@ -146,6 +146,12 @@ pub struct Config {
     #[arg(long, env = "ROOST_REPLAY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub replay_timeout: Duration,
 
+    /// For a body too large to replay, which the router forwards itself: how long it waits for
+    /// the tenant's response headers before answering 504. The response body (an SSE stream,
+    /// say) is not bounded.
+    #[arg(long, env = "ROOST_PROXY_RESPONSE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub proxy_response_timeout: Duration,
+
     /// Most token verdicts kept in memory (each until its token expires).
     #[arg(long, env = "ROOST_TOKEN_CACHE_SIZE", default_value_t = 100_000)]
     pub token_cache_size: u64,
@@ -217,6 +223,8 @@ pub struct Settings {
     pub provision_wait: Duration,
     /// `fly-replay` timeout.
     pub replay_timeout: Duration,
+    /// How long a proxied request waits for the tenant's response headers.
+    pub proxy_response_timeout: Duration,
     /// Token cache bound.
     pub token_cache_size: u64,
     /// Tenant cache bound.
@@ -403,6 +411,7 @@ impl Config {
             tenant_jwks_url,
             provision_wait: self.provision_wait,
             replay_timeout: self.replay_timeout,
+            proxy_response_timeout: self.proxy_response_timeout,
             token_cache_size: self.token_cache_size,
             tenant_cache_size: self.tenant_cache_size,
             tenant_cache_ttl: self.tenant_cache_ttl,

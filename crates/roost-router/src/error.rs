@@ -65,6 +65,9 @@ pub enum ApiError {
         /// When to retry.
         retry_after: Duration,
     },
+    /// A proxied request's tenant sent no response headers in time.
+    #[error("workspace timeout")]
+    WorkspaceTimeout,
     /// The body cannot be forwarded (too large for a replay and proxying failed to start).
     #[error("bad gateway")]
     BadGateway,
@@ -148,6 +151,12 @@ impl IntoResponse for ApiError {
                     "Your workspace is starting and was not ready in time. Try again in {} seconds.",
                     retry_after.as_secs()
                 ),
+            ),
+            ApiError::WorkspaceTimeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "workspace_timeout",
+                "Your workspace accepted the request but did not start answering in time."
+                    .to_owned(),
             ),
             ApiError::BadGateway => (
                 StatusCode::BAD_GATEWAY,

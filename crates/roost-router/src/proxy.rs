@@ -36,6 +36,10 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// answers in milliseconds; a stopped machine refuses (or never answers).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a forwarded request waits for the tenant's response headers by default
+/// (`ROOST_PROXY_RESPONSE_TIMEOUT`).
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The `Retry-After` of a request whose machine did not start in time.
 pub const START_RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -73,6 +77,14 @@ pub enum ProxyError {
         host: String,
         /// Why.
         why: String,
+    },
+    /// The tenant accepted the request but sent no response headers in time.
+    #[error("{addr} sent no response headers within {waited:?}")]
+    ResponseTimedOut {
+        /// Where.
+        addr: SocketAddr,
+        /// How long the request waited.
+        waited: Duration,
     },
     /// The tenant did not answer.
     #[error("forwarding to {addr}: {source}")]
@@ -184,6 +196,8 @@ pub struct Forwarder {
     internal_port: u16,
     /// [`START_TIMEOUT`]; shorter in tests.
     start_timeout: Duration,
+    /// How long to wait for response headers.
+    response_timeout: Duration,
 }
 
 impl Forwarder {
@@ -202,7 +216,15 @@ impl Forwarder {
             http,
             internal_port,
             start_timeout: START_TIMEOUT,
+            response_timeout: RESPONSE_TIMEOUT,
         }
+    }
+
+    /// Waits at most `timeout` for a tenant's response headers (default [`RESPONSE_TIMEOUT`]).
+    #[must_use]
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
     }
 
     /// Sends `request` to the tenant's machine and streams the answer back.
@@ -225,14 +247,20 @@ impl Forwarder {
         let url = format!("http://{addr}{path}");
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
-        let upstream = self
+        let send = self
             .http
             .request(parts.method, url)
             // The original Host stays: the workspace checks it against its public name.
             .headers(headers)
             .body(reqwest::Body::wrap_stream(body.into_data_stream()))
-            .send()
+            .send();
+        // `send` ends with the response headers; the body streams afterwards, unbounded.
+        let upstream = tokio::time::timeout(self.response_timeout, send)
             .await
+            .map_err(|_| ProxyError::ResponseTimedOut {
+                addr,
+                waited: self.response_timeout,
+            })?
             .map_err(|source| ProxyError::Upstream { addr, source })?;
 
         let mut response = Response::builder().status(upstream.status());
@@ -342,6 +370,7 @@ pub async fn forward(
             ProxyError::StartTimedOut { .. } => ApiError::WorkspaceStarting {
                 retry_after: START_RETRY_AFTER,
             },
+            ProxyError::ResponseTimedOut { .. } => ApiError::WorkspaceTimeout,
             _ => ApiError::BadGateway,
         }
     })

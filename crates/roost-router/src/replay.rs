@@ -200,7 +200,9 @@ fn outcome_of(error: &ApiError) -> &'static str {
         ApiError::Provisioning { .. } => "provisioning",
         ApiError::Unreachable { .. } => "replay_failed",
         ApiError::ReplayLoop => "replay_loop",
-        ApiError::WorkspaceStarting { .. } | ApiError::BadGateway => "proxy_error",
+        ApiError::WorkspaceStarting { .. } | ApiError::WorkspaceTimeout | ApiError::BadGateway => {
+            "proxy_error"
+        }
         ApiError::Internal => "error",
     }
 }

@@ -109,7 +109,8 @@ impl AppState {
             jwks_url: settings.tenant_jwks_url.clone(),
             token_keys: inline_keys(&jwks, token_keys),
         };
-        let forwarder = Forwarder::new(fly.clone(), network, template.internal_port);
+        let forwarder = Forwarder::new(fly.clone(), network, template.internal_port)
+            .response_timeout(settings.proxy_response_timeout);
         let provisioner = Provisioner::new(
             Context {
                 tenants: tenants.clone(),

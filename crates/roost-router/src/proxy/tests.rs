@@ -139,3 +139,43 @@ async fn a_stopped_machine_whose_start_stalls_gets_a_bounded_503() {
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()[header::RETRY_AFTER], "5");
 }
+
+#[tokio::test]
+async fn a_tenant_that_sends_no_response_headers_gets_a_504_and_a_slow_body_does_not() {
+    let fly = fly_at(closed_port().await);
+    let silent = Forwarder::new(fly.clone(), Arc::new(Fixed(silent_server().await)), 8080)
+        .response_timeout(Duration::from_millis(300));
+    let error = tokio::time::timeout(
+        Duration::from_secs(5),
+        silent.forward(&route(), large_request()),
+    )
+    .await
+    .expect("the wait for response headers is bounded")
+    .unwrap_err();
+    assert!(
+        matches!(error, ProxyError::ResponseTimedOut { .. }),
+        "{error}"
+    );
+    let response = axum::response::IntoResponse::into_response(ApiError::WorkspaceTimeout);
+    assert_eq!(response.status(), 504);
+
+    // Headers at once, then a body slower than the timeout: streamed, not cut.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(|| async {
+        let events = futures::stream::unfold(0, |n| async move {
+            (n < 2).then_some(())?;
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            Some((Ok::<_, std::io::Error>(format!("event {n}\n")), n + 1))
+        });
+        Body::from_stream(events)
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let streaming = Forwarder::new(fly, Arc::new(Fixed(addr)), 8080)
+        .response_timeout(Duration::from_millis(300));
+    let response = streaming.forward(&route(), large_request()).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"event 0\nevent 1\n");
+}
