@@ -4,8 +4,9 @@
 //! the router runs behind its edge as the app `roost`, and every user's "machine" is a
 //! `roost-workspace` process that flylocal starts, stops when idle, and wakes on the next
 //! request. The code path is production's: the router talks HTTP to a Machines API and answers
-//! `fly-replay`. State lives in `./.roost/` (SQLite, the signing key, the volumes), so a restart
-//! keeps users, tenants and their files. Ctrl-C stops everything, machines included.
+//! `fly-replay`. State lives in `./.roost/` (SQLite, the signing key, the admin token, the
+//! volumes), so a restart keeps users, tenants and their files. Ctrl-C stops everything,
+//! machines included.
 
 mod workspace_bin;
 
@@ -68,6 +69,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating the development folder {}", args.dir.display()))?;
     let dir = std::fs::canonicalize(&args.dir)?;
     let key = signing_key(&dir.join("signing-key.pem"))?;
+    let admin_token = admin_token(&dir.join(crate::admin::DEV_TOKEN_FILE))?;
 
     let localhost = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let edge = bind(localhost(args.port), "ROOST_DEV_PORT / --port").await?;
@@ -93,6 +95,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         // router refuses this anywhere but on loopback).
         "--dev-signin=true".to_owned(),
         "--log-format=text".to_owned(),
+        format!("--admin-token={admin_token}"),
     ])?
     .settings()?;
     let mcp_url = settings.mcp_url.clone();
@@ -113,7 +116,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let server = tokio::spawn(roost_router::run(router, state, async {
         let _ = stop_rx.await;
     }));
-    print_banner(&mcp_url, &token, &dir, &workspace);
+    print_banner(&mcp_url, &token, &admin_token, &dir, &workspace);
 
     tokio::signal::ctrl_c()
         .await
@@ -152,6 +155,19 @@ fn signing_key(path: &Path) -> anyhow::Result<SigningKey> {
     let key = SigningKey::generate();
     write_private(path, &key.to_pkcs8_pem())?;
     Ok(key)
+}
+
+/// The admin API token persisted in the development folder (created on first run, mode 0600),
+/// which `roost admin` run next to it picks up by itself.
+fn admin_token(path: &Path) -> anyhow::Result<String> {
+    if path.exists() {
+        let token =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(token.trim().to_owned());
+    }
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    write_private(path, &token)?;
+    Ok(token)
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
@@ -207,7 +223,7 @@ async fn dev_token(state: &AppState, key: &SigningKey, ttl: Duration) -> anyhow:
     Ok(key.sign(&claims)?)
 }
 
-fn print_banner(mcp_url: &str, token: &str, dir: &Path, workspace: &Path) {
+fn print_banner(mcp_url: &str, token: &str, admin_token: &str, dir: &Path, workspace: &Path) {
     println!();
     println!("roost dev is running (Ctrl-C stops it and every workspace machine).");
     println!();
@@ -218,6 +234,10 @@ fn print_banner(mcp_url: &str, token: &str, dir: &Path, workspace: &Path) {
     println!("  Authorization: Bearer {token}");
     println!();
     println!("  Try it:   npx @modelcontextprotocol/inspector  → Streamable HTTP, {mcp_url}");
+    println!(
+        "  Admin:    roost admin tenants list  (ROOST_ADMIN_TOKEN={admin_token}, also in {})",
+        dir.join(crate::admin::DEV_TOKEN_FILE).display()
+    );
     println!(
         "  State:    {} (delete it to start from scratch)",
         dir.display()

@@ -4,11 +4,14 @@
 //!   ([`dev`]).
 //! * `roost connect URL`: lets a stdio-only MCP client use a remote roost server, signing in
 //!   with OAuth in the browser ([`connect`]).
+//! * `roost admin …`: the operator CLI over the router's admin API, and `hash-password`
+//!   ([`admin`]).
 //!
 //! Each subcommand lives in its own module with its own `Args`; this file only parses the
 //! command line, sets up logging on stderr (stdout belongs to the subcommand: for `connect`
 //! it is the MCP stream) and dispatches.
 
+mod admin;
 mod connect;
 mod dev;
 
@@ -32,6 +35,9 @@ enum Command {
     /// Connect a stdio MCP client to a remote roost (or any Streamable HTTP MCP server),
     /// signing in with OAuth in the browser when the server asks for it.
     Connect(connect::ConnectArgs),
+    /// Operate a router: list, show, retry, suspend, resume and delete tenants (its admin
+    /// API), and hash local-account passwords.
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Dev(args) => dev::run(args).await,
             Command::Connect(args) => connect::run(args).await,
+            Command::Admin(args) => admin::run(args).await,
         }
     });
     match result {

@@ -1,5 +1,6 @@
 //! `roost dev` as a developer runs it: it prints a working MCP URL, keeps its signing key in
-//! the development folder across restarts, and stops on Ctrl-C.
+//! the development folder across restarts, answers `roost admin` out of the box, and stops on
+//! Ctrl-C.
 
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
@@ -85,6 +86,29 @@ async fn roost_dev_serves_the_printed_mcp_url_keeps_its_key_and_stops_on_ctrl_c(
     let key_file = dir.path().join("signing-key.pem");
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the signing key is private");
+
+    // `roost admin` works against it with nothing set: the token is in the development folder.
+    let admin_file = dir.path().join("admin-token");
+    let mode = std::fs::metadata(&admin_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the admin token is private");
+    let admin = Command::new(env!("CARGO_BIN_EXE_roost"))
+        .args(["admin", "tenants", "list", "--json", "--router", base])
+        .env("ROOST_DEV_DIR", dir.path())
+        .env_remove("ROOST_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    let tenants: serde_json::Value = serde_json::from_slice(&admin.stdout).unwrap();
+    // The development user's tenant, made at start-up.
+    assert_eq!(tenants.as_array().unwrap().len(), 1, "{tenants}");
+    assert!(
+        tenants[0]["id"].as_str().unwrap().starts_with("roost-u-"),
+        "{tenants}"
+    );
     let status = interrupt_and_wait(child);
     assert!(status.success(), "{status}");
 
