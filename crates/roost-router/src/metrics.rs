@@ -142,3 +142,43 @@ async fn render(State(state): State<AppState>) -> impl IntoResponse {
         handle().render(),
     )
 }
+
+/// The value of one series in a Prometheus text exposition (what `/metrics` answers), e.g.
+/// `sample(text, r#"roost_router_requests_total{outcome="proxy"}"#)`; `None` when the series is
+/// absent. Label order as rendered. For tests and scripts that check a counter moved: counters
+/// registered at start-up are rendered as `0`, so the series being present proves nothing.
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        // A sample may end with a timestamp: `<series> <value> [<ms>]`.
+        value.split_whitespace().next()?.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample;
+
+    #[test]
+    fn a_sample_is_read_by_its_exact_series() {
+        let text = "# TYPE roost_router_requests_total counter\n\
+                    roost_router_requests_total{outcome=\"proxy\"} 0\n\
+                    roost_router_requests_total{outcome=\"proxy_error\"} 3\n\
+                    roost_router_requests_total{outcome=\"replay\"} 12 1700000000000\n\
+                    roost_router_tenants{state=\"ready\"} 1.5\n";
+        let requests = |outcome: &str| {
+            sample(
+                text,
+                &format!("roost_router_requests_total{{outcome=\"{outcome}\"}}"),
+            )
+        };
+        assert_eq!(requests("proxy"), Some(0.0));
+        assert_eq!(requests("proxy_error"), Some(3.0));
+        assert_eq!(requests("replay"), Some(12.0));
+        assert_eq!(requests("unauthorized"), None);
+        assert_eq!(
+            sample(text, r#"roost_router_tenants{state="ready"}"#),
+            Some(1.5)
+        );
+    }
+}

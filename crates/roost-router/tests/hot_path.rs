@@ -4,6 +4,7 @@
 mod support;
 
 use reqwest::StatusCode;
+use roost_router::metrics::sample;
 use roost_router::tenants::{Learned, TenantState};
 use support::{Options, TestRouter};
 
@@ -207,23 +208,39 @@ async fn suspended_failed_and_misissued_tenants_get_clear_refusals() {
 #[tokio::test]
 async fn health_metrics_and_keys_are_served() {
     let router = TestRouter::start(Options::offline()).await;
+    let get = |path: &str| router.client.get(format!("{}{path}", router.url)).send();
+    // The recorder is shared by every router in this test binary, so compare before and after:
+    // counters are rendered as 0 from start-up, and other tests only ever add.
+    let read = |text: &str, series: &str| sample(text, series).unwrap_or(0.0);
+    let replay = r#"roost_router_requests_total{outcome="replay"}"#;
+    let unauthorized = r#"roost_router_requests_total{outcome="unauthorized"}"#;
+    let token_hit = r#"roost_router_cache_lookups_total{cache="token",result="hit"}"#;
+    let decisions = "roost_router_replay_decision_seconds_count";
+    let before = get("/metrics").await.unwrap().text().await.unwrap();
+
     router.seed_ready_tenant("alice").await;
-    router.mcp(Some(&router.token("alice"))).await;
+    let token = router.token("alice");
+    router.mcp(Some(&token)).await;
+    router.mcp(Some(&token)).await;
     router.mcp(None).await;
 
-    let get = |path: &str| router.client.get(format!("{}{path}", router.url)).send();
     assert_eq!(get("/livez").await.unwrap().status(), StatusCode::OK);
     assert_eq!(get("/health").await.unwrap().status(), StatusCode::OK);
 
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    for (series, at_least) in [
+        (replay, 2.0),
+        (unauthorized, 1.0),
+        (token_hit, 1.0),
+        (decisions, 2.0),
+    ] {
+        let (was, is) = (read(&before, series), read(&metrics, series));
+        assert!(is - was >= at_least, "{series}: {was} -> {is}\n{metrics}");
+    }
     assert!(
-        metrics.contains(r#"roost_router_requests_total{outcome="replay"}"#),
+        read(&metrics, r#"roost_router_tenants{state="ready"}"#) >= 1.0,
         "{metrics}"
     );
-    assert!(metrics.contains(r#"roost_router_requests_total{outcome="unauthorized"}"#));
-    assert!(metrics.contains("roost_router_replay_decision_seconds_bucket"));
-    assert!(metrics.contains(r#"roost_router_tenants{state="ready"}"#));
-    assert!(metrics.contains(r#"roost_router_cache_lookups_total{cache="token",result="hit"}"#));
 
     let jwks: serde_json::Value = get("/.well-known/jwks.json")
         .await
