@@ -242,7 +242,7 @@ async fn render_signin(
     status: StatusCode,
 ) -> Response {
     let (pending, csrf) = match state.oauth.store().pending(request).await {
-        Ok(Some(found)) => found,
+        Ok(Some((pending, guard))) => (pending, guard.csrf),
         Ok(None) => return expired(state),
         Err(e) => return internal(state, "reading a pending request failed", &e),
     };
@@ -332,12 +332,17 @@ async fn local_signin(
         tracing::warn!(ip = %ip, "sign-in posts rate limit hit");
         return too_many(&state);
     }
-    let expected = match state.oauth.store().pending(&form.request).await {
-        Ok(Some((_, csrf))) => csrf,
+    let guard = match state.oauth.store().pending(&form.request).await {
+        Ok(Some((_, guard))) => guard,
         Ok(None) => return expired(&state),
         Err(e) => return internal(&state, "reading a pending request failed", &e),
     };
-    if !bool::from(form.csrf.as_bytes().ct_eq(expected.as_bytes())) {
+    // The form token proves the post came from the request's page; the cookie, that it came
+    // from the browser that started the request (else an attacker could sign a victim's
+    // browser into the attacker's account).
+    if !bool::from(form.csrf.as_bytes().ct_eq(guard.csrf.as_bytes()))
+        || !guard.same_browser(signin.sessions.request_binding(&jar))
+    {
         return forged(&state);
     }
     let key = format!("{}\0{ip}", form.username.trim().to_lowercase());

@@ -521,6 +521,15 @@ async fn the_sign_in_page_lists_providers_and_an_unreachable_one_fails_in_words(
     }
     // GitHub: the button leads to github.com's authorize page with state and PKCE.
     let request = hidden(&page.body, "request");
+    // Only in the browser that started the request: another one is refused at both starts
+    // (else it could be signed in to an account of the request's owner's choosing).
+    for start in [
+        format!("{}/signin/github?request={request}", router.url),
+        format!("{}/signin/oidc/corp?request={request}", router.url),
+    ] {
+        let stranger = Browser::default().get(&start).await;
+        assert_eq!(stranger.status, 403, "{start}: {}", stranger.body);
+    }
     let github = browser
         .get(&format!("{}/signin/github?request={request}", router.url))
         .await;

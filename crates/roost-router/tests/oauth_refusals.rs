@@ -361,6 +361,71 @@ async fn a_forged_sign_in_post_without_the_csrf_token_is_refused() {
     router.stop().await;
 }
 
+/// Login CSRF: an attacker starts a request in their own browser and makes the victim's
+/// browser post the attacker's credentials with it. The form's request id and token are
+/// right, but the browser is not the one that started the request.
+#[tokio::test]
+async fn a_sign_in_post_from_another_browser_is_refused() {
+    let router = router().await;
+    let client_id = register(&router, &[REDIRECT]).await;
+    let attacker = Browser::default();
+    let (request, csrf) = attacker.signin_form(&router, &client_id).await;
+    assert!(attacker.has_cookie("roost-request"));
+    let form = [
+        ("request", request.as_str()),
+        ("csrf", csrf.as_str()),
+        ("username", "bob"),
+        ("password", PASSWORD),
+    ];
+    let url = format!("{}/signin/local", router.url);
+    // A victim that never connected, and one with its own request running.
+    let fresh = Browser::default();
+    let busy = Browser::default();
+    busy.signin_form(&router, &client_id).await;
+    assert!(busy.has_cookie("roost-request"));
+    for victim in [fresh, busy] {
+        let page = victim.post(&url, &form).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(!victim.has_cookie("roost-session"));
+    }
+    // The attacker's own browser still signs in: the request was not harmed.
+    assert_eq!(attacker.post(&url, &form).await.status, 303);
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn a_consent_post_without_the_request_cookie_is_refused() {
+    let router = router().await;
+    let client_id = register(&router, &[REDIRECT]).await;
+    let browser = Browser::default();
+    let (_, challenge) = pkce();
+    let first = browser
+        .get(&authorize_url(&router, &client_id, &challenge, &[]))
+        .await;
+    let signed_in = sign_in(
+        &router,
+        &browser,
+        first.location.as_deref().unwrap(),
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    let consent = browser
+        .get(&absolute(&router, signed_in.location.as_deref().unwrap()))
+        .await;
+    let form = [
+        ("request", hidden(&consent.body, "request")),
+        ("csrf", hidden(&consent.body, "csrf")),
+        ("decision", "allow".to_owned()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let url = format!("{}/oauth/authorize/consent", router.url);
+    browser.forget_cookie("roost-request");
+    let refused = browser.post(&url, &form).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    router.stop().await;
+}
+
 #[tokio::test]
 async fn registrations_with_unsafe_redirect_uris_are_refused() {
     let router = router().await;

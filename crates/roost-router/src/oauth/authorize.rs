@@ -318,15 +318,27 @@ async fn proceed(
         Ok(session) => session,
         Err(e) => return internal(state, "reading the session failed", &e),
     };
-    let pending_id = match pending_id {
-        Some(id) => id,
-        None => match oauth.store().put_pending(&pending, PENDING_TTL).await {
-            Ok((id, _)) => id,
-            Err(e) => return internal(state, "storing an authorization request failed", &e),
-        },
+    // A new request is bound to this browser: sign-in and consent for it are accepted only
+    // with the same `roost-request` cookie (login CSRF).
+    let (pending_id, jar) = match pending_id {
+        Some(id) => (id, jar),
+        None => {
+            let (cookie, browser_hash) = oauth.signin().sessions().bind_request(&jar, PENDING_TTL);
+            match oauth
+                .store()
+                .put_pending(&pending, PENDING_TTL, &browser_hash)
+                .await
+            {
+                Ok((id, _)) => (id, jar.add(cookie)),
+                Err(e) => return internal(state, "storing an authorization request failed", &e),
+            }
+        }
     };
     let Some(session) = session else {
-        return Redirect::to(&format!("/signin?request={}", urlencode(&pending_id)))
+        return (
+            jar,
+            Redirect::to(&format!("/signin?request={}", urlencode(&pending_id))),
+        )
             .into_response();
     };
     let remembered = match oauth
@@ -344,7 +356,11 @@ async fn proceed(
     {
         return issue_code(state, &pending, &session.user_id, Some(&pending_id)).await;
     }
-    super::consent::page(state, client, &pending, &pending_id, &session).await
+    (
+        jar,
+        super::consent::page(state, client, &pending, &pending_id, &session).await,
+    )
+        .into_response()
 }
 
 fn urlencode(s: &str) -> String {

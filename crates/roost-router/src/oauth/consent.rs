@@ -134,11 +134,14 @@ pub(super) async fn consent(
     if !bool::from(form.csrf.as_bytes().ct_eq(expected.as_bytes())) {
         return crate::signin::forged(&state);
     }
-    let (pending, _) = match oauth.store().pending(&form.request).await {
+    let (pending, guard) = match oauth.store().pending(&form.request).await {
         Ok(Some(found)) => found,
         Ok(None) => return expired(&state),
         Err(e) => return internal(&state, "reading a pending request failed", &e),
     };
+    if !guard.same_browser(oauth.signin().sessions().request_binding(&jar)) {
+        return crate::signin::forged(&state);
+    }
     if form.decision != "allow" {
         if let Err(e) = oauth.store().delete_pending(&form.request).await {
             tracing::warn!(error = %e, "could not delete a refused authorization request");

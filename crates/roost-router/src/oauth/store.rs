@@ -11,6 +11,7 @@ use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use sqlx::Row as _;
+use subtle::ConstantTimeEq as _;
 
 use super::clients::Client;
 use crate::db::{Db, now_ms};
@@ -44,6 +45,34 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What a form posted for a pending request must match.
+pub struct PendingGuard {
+    /// The CSRF value of the request's pages.
+    pub csrf: String,
+    /// The SHA-256 of the binding value of the browser that started the request.
+    browser_hash: String,
+}
+
+impl PendingGuard {
+    /// Whether `binding` (the browser's `roost-request` cookie) is the one of the browser that
+    /// started the request; compared in constant time.
+    pub fn same_browser(&self, binding: Option<&str>) -> bool {
+        let Some(binding) = binding else { return false };
+        !self.browser_hash.is_empty()
+            && bool::from(
+                hash_secret(binding)
+                    .as_bytes()
+                    .ct_eq(self.browser_hash.as_bytes()),
+            )
+    }
+}
+
+impl std::fmt::Debug for PendingGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingGuard").finish_non_exhaustive()
+    }
 }
 
 /// A validated authorization request, kept while the user signs in and consents.
@@ -161,11 +190,13 @@ impl OAuthStore {
         }
     }
 
-    /// Keeps `request` for `ttl`; returns its id and the CSRF token of forms posted for it.
+    /// Keeps `request` for `ttl`, bound to the browser whose binding value hashes to
+    /// `browser_hash`; returns its id and the CSRF token of forms posted for it.
     pub async fn put_pending(
         &self,
         request: &PendingRequest,
         ttl: Duration,
+        browser_hash: &str,
     ) -> Result<(String, String), StoreError> {
         let id = random_token();
         let csrf = random_token();
@@ -176,21 +207,25 @@ impl OAuthStore {
             .execute(self.db.pool())
             .await?;
         sqlx::query(
-            "INSERT INTO oauth_pending (id, request, csrf, expires_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO oauth_pending (id, request, csrf, browser_hash, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&id)
         .bind(serde_json::to_string(request)?)
         .bind(&csrf)
+        .bind(browser_hash)
         .bind(now + ms(ttl))
         .execute(self.db.pool())
         .await?;
         Ok((id, csrf))
     }
 
-    /// A pending request that has not expired, with its CSRF token.
-    pub async fn pending(&self, id: &str) -> Result<Option<(PendingRequest, String)>, StoreError> {
+    /// A pending request that has not expired, with what its forms must carry.
+    pub async fn pending(
+        &self,
+        id: &str,
+    ) -> Result<Option<(PendingRequest, PendingGuard)>, StoreError> {
         let row = sqlx::query(
-            "SELECT request, csrf FROM oauth_pending WHERE id = $1 AND expires_at >= $2",
+            "SELECT request, csrf, browser_hash FROM oauth_pending WHERE id = $1 AND expires_at >= $2",
         )
         .bind(id)
         .bind(now_ms())
@@ -199,7 +234,10 @@ impl OAuthStore {
         match row {
             Some(row) => Ok(Some((
                 serde_json::from_str(&row.try_get::<String, _>(0)?)?,
-                row.try_get(1)?,
+                PendingGuard {
+                    csrf: row.try_get(1)?,
+                    browser_hash: row.try_get(2)?,
+                },
             ))),
             None => Ok(None),
         }

@@ -56,6 +56,35 @@ impl Sessions {
         }
     }
 
+    /// The name of the cookie binding pending authorization requests to the browser that
+    /// started them (login CSRF: a request id and its form token are no use in another
+    /// browser).
+    pub fn request_cookie_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-roost-request"
+        } else {
+            "roost-request"
+        }
+    }
+
+    /// The browser's request-binding value, or a new one, as the cookie to (re)set for `ttl`
+    /// and the hash to store with a pending request. One value per browser, so two
+    /// authorizations running side by side in one browser do not undo each other.
+    pub fn bind_request(&self, jar: &CookieJar, ttl: Duration) -> (Cookie<'static>, String) {
+        let value = jar
+            .get(self.request_cookie_name())
+            .map(|c| c.value().to_owned())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(random_token);
+        let hash = hash_secret(&value);
+        (self.cookie(self.request_cookie_name(), value, ttl), hash)
+    }
+
+    /// The browser's request-binding value, if it sent one.
+    pub fn request_binding<'a>(&self, jar: &'a CookieJar) -> Option<&'a str> {
+        jar.get(self.request_cookie_name()).map(|c| c.value())
+    }
+
     /// A cookie with the session attributes.
     pub fn cookie(&self, name: &'static str, value: String, max_age: Duration) -> Cookie<'static> {
         Cookie::build((name, value))

@@ -107,7 +107,8 @@ pub(super) async fn oidc_start(
         return expired(&state);
     };
     match state.oauth.store().pending(&request).await {
-        Ok(Some(_)) => {}
+        Ok(Some((_, guard))) if guard.same_browser(signin.sessions.request_binding(&jar)) => {}
+        Ok(Some(_)) => return forged(&state),
         Ok(None) => return expired(&state),
         Err(e) => return internal(&state, "reading a pending request failed", &e),
     }
@@ -252,7 +253,8 @@ pub(super) async fn github_start(
         return expired(&state);
     };
     match state.oauth.store().pending(&request).await {
-        Ok(Some(_)) => {}
+        Ok(Some((_, guard))) if guard.same_browser(signin.sessions.request_binding(&jar)) => {}
+        Ok(Some(_)) => return forged(&state),
         Ok(None) => return expired(&state),
         Err(e) => return internal(&state, "reading a pending request failed", &e),
     }

@@ -156,6 +156,10 @@ impl Browser {
         }
     }
 
+    pub fn forget_cookie(&self, name: &str) {
+        self.cookies.lock().unwrap().remove(name);
+    }
+
     pub fn has_cookie(&self, name: &str) -> bool {
         self.cookies.lock().unwrap().contains_key(name)
     }
