@@ -286,15 +286,14 @@ impl Forwarder {
 
     /// [`Forwarder::ensure_started`] within the start timeout.
     async fn start(&self, app: &str, machine: &str) -> Result<(), ProxyError> {
-        tokio::time::timeout(self.start_timeout, self.ensure_started(app, machine))
-            .await
-            .unwrap_or_else(|_| {
-                Err(ProxyError::StartTimedOut {
-                    app: app.to_owned(),
-                    machine: machine.to_owned(),
-                    waited: self.start_timeout,
-                })
-            })
+        match tokio::time::timeout(self.start_timeout, self.ensure_started(app, machine)).await {
+            Ok(started) => started,
+            Err(_elapsed) => Err(ProxyError::StartTimedOut {
+                app: app.to_owned(),
+                machine: machine.to_owned(),
+                waited: self.start_timeout,
+            }),
+        }
     }
 
     /// Starts the machine when it is not running and waits until it is.
