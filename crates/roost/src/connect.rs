@@ -35,8 +35,8 @@ use self::oauth::{Authorizer, SignInOptions};
 use self::remote::{Auth, Remote};
 use self::store::CredentialFile;
 
-/// `roost connect` flags.
-#[derive(Debug, clap::Args)]
+/// `roost connect` flags. (`Debug` by hand: it never shows the token or the client secret.)
+#[derive(clap::Args)]
 pub struct ConnectArgs {
     /// The remote MCP URL, e.g. `https://mcp.example.com/mcp`.
     pub url: Url,
@@ -82,6 +82,27 @@ pub struct ConnectArgs {
     /// Forget the tokens stored for this URL and exit (the next connect signs in again).
     #[arg(long)]
     pub logout: bool,
+}
+
+impl std::fmt::Debug for ConnectArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectArgs")
+            .field("url", &self.url.as_str())
+            .field("token", &redacted(self.token.as_ref()))
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(self.client_secret.as_ref()))
+            .field("client_metadata_url", &self.client_metadata_url)
+            .field("no_browser", &self.no_browser)
+            .field("sign_in_timeout", &self.sign_in_timeout)
+            .field("config_dir", &self.config_dir)
+            .field("logout", &self.logout)
+            .finish()
+    }
+}
+
+/// What `Debug` shows for a secret: whether there is one, never its value.
+fn redacted(secret: Option<&String>) -> Option<&'static str> {
+    secret.map(|_| "<redacted>")
 }
 
 /// Runs the shim until stdin closes, then ends the remote session.
@@ -164,4 +185,33 @@ async fn write_stdout(mut messages: mpsc::Receiver<Value>) -> anyhow::Result<()>
         stdout.flush().await.context("writing stdout")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::ConnectArgs;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        connect: ConnectArgs,
+    }
+
+    #[test]
+    fn debug_output_holds_no_token_or_client_secret() {
+        let cli = Cli::parse_from([
+            "roost",
+            "https://mcp.example.com/mcp",
+            "--token=tok-s3cret-bearer",
+            "--client-id=my-client",
+            "--client-secret=cl1ent-s3cret",
+        ]);
+        let debug = format!("{:?}", cli.connect);
+        assert!(!debug.contains("tok-s3cret-bearer"), "{debug}");
+        assert!(!debug.contains("cl1ent-s3cret"), "{debug}");
+        assert!(debug.contains("my-client"), "{debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
+    }
 }

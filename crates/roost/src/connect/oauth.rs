@@ -37,8 +37,8 @@ pub enum SignInError {
     Browser(#[from] CallbackError),
 }
 
-/// How to sign in.
-#[derive(Debug, Clone)]
+/// How to sign in. (`Debug` by hand: it never shows the client secret.)
+#[derive(Clone)]
 pub struct SignInOptions {
     /// A pre-registered client id (skips registration).
     pub client_id: Option<String>,
@@ -50,6 +50,21 @@ pub struct SignInOptions {
     pub open_browser: bool,
     /// How long to wait for the browser.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for SignInOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInOptions")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &super::redacted(self.client_secret.as_ref()),
+            )
+            .field("client_metadata_url", &self.client_metadata_url)
+            .field("open_browser", &self.open_browser)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// Tokens for one MCP URL: loaded from the credential file, refreshed before they expire, and
@@ -214,4 +229,26 @@ fn host(url: &Url) -> String {
     url.host_str()
         .map(str::to_owned)
         .unwrap_or_else(|| url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_holds_no_client_secret() {
+        let options = SignInOptions {
+            client_id: Some("my-client".to_owned()),
+            client_secret: Some("cl1ent-s3cret".to_owned()),
+            client_metadata_url: None,
+            open_browser: false,
+            timeout: Duration::from_secs(300),
+        };
+        let debug = format!("{options:?}");
+        assert!(!debug.contains("cl1ent-s3cret"), "{debug}");
+        assert!(
+            debug.contains("my-client") && debug.contains("<redacted>"),
+            "{debug}"
+        );
+    }
 }
