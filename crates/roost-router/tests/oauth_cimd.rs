@@ -149,6 +149,10 @@ async fn a_document_naming_another_client_id_is_refused() {
     let router = router().await;
     let body = refused_page(&router, &format!("{}/liar.json", docs.base)).await;
     assert!(body.contains("not its own URL"), "{body}");
+    // The failure is remembered: asking again does not fetch again.
+    let again = refused_page(&router, &format!("{}/liar.json", docs.base)).await;
+    assert!(again.contains("not its own URL"), "{again}");
+    assert_eq!(docs.hits.load(Ordering::SeqCst), 1);
     router.stop().await;
 }
 

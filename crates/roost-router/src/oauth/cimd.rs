@@ -3,6 +3,8 @@
 //! it with the [`SafeFetcher`], validates it, and caches it by its `Cache-Control` header within
 //! bounds ([`MIN_CACHE`]..[`MAX_CACHE`], [`DEFAULT_CACHE`] when the header is silent), so a
 //! client cannot make the router fetch on every request nor pin a stale document for weeks.
+//! A failed fetch or an unusable document is remembered for [`FAILURE_CACHE`], so repeated
+//! authorization requests naming someone else's URL cannot make the router hammer that site.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,8 @@ use super::fetch::{FetchError, SafeFetcher};
 pub const MIN_CACHE: Duration = Duration::from_secs(60);
 /// Longest time a document is cached.
 pub const MAX_CACHE: Duration = Duration::from_secs(24 * 3600);
+/// How long a failure is remembered.
+pub const FAILURE_CACHE: Duration = Duration::from_secs(60);
 /// Cache time when the server says nothing.
 pub const DEFAULT_CACHE: Duration = Duration::from_secs(600);
 
@@ -65,7 +69,7 @@ struct Document {
 #[derive(Clone)]
 pub struct MetadataDocuments {
     fetcher: SafeFetcher,
-    cache: moka::future::Cache<String, (Client, Instant)>,
+    cache: moka::future::Cache<String, (Result<Client, CimdError>, Instant)>,
 }
 
 impl MetadataDocuments {
@@ -80,16 +84,22 @@ impl MetadataDocuments {
 
     /// The client described at `client_id`, from the cache or freshly fetched.
     pub async fn client(&self, client_id: &str) -> Result<Client, CimdError> {
-        if let Some((client, until)) = self.cache.get(client_id).await
+        if let Some((answer, until)) = self.cache.get(client_id).await
             && Instant::now() < until
         {
-            return Ok(client);
+            return answer;
         }
-        let (client, ttl) = self.fetch(client_id).await?;
+        let (answer, ttl) = match self.fetch(client_id).await {
+            Ok((client, ttl)) => (Ok(client), ttl),
+            Err(e) => {
+                tracing::info!(client_id, error = %e, "a client metadata document is unusable");
+                (Err(e), FAILURE_CACHE)
+            }
+        };
         self.cache
-            .insert(client_id.to_owned(), (client.clone(), Instant::now() + ttl))
+            .insert(client_id.to_owned(), (answer.clone(), Instant::now() + ttl))
             .await;
-        Ok(client)
+        answer
     }
 
     async fn fetch(&self, client_id: &str) -> Result<(Client, Duration), CimdError> {
