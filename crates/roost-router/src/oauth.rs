@@ -28,6 +28,7 @@ pub mod token;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -49,6 +50,14 @@ use store::OAuthStore;
 /// The scope `offline_access` (OIDC Core §11): accepted so clients that ask for it get what they
 /// expect, but not required — every client gets a rotating refresh token (docs/oauth.md).
 pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// New authorization requests per client IP per minute: each one is a stored row until the
+/// user signs in or it expires.
+const AUTHORIZE_PER_MINUTE: NonZeroU32 = NonZeroU32::new(30).unwrap();
+
+/// How often the rate limiters forget addresses whose allowance has refilled; without it a
+/// keyed limiter grows by one entry per address ever seen.
+const PRUNE_LIMITERS_EVERY: Duration = Duration::from_secs(60);
 
 /// Why the authorization server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +82,7 @@ struct Inner {
     store: OAuthStore,
     static_clients: HashMap<String, Client>,
     dcr_limiter: DefaultKeyedRateLimiter<String>,
+    authorize_limiter: DefaultKeyedRateLimiter<String>,
     pages: Pages,
     signin: SignIn,
     signing_key: Option<SigningKey>,
@@ -97,20 +107,47 @@ impl OAuth {
             oauth.cimd_timeout,
             oauth.cimd_max_bytes,
         );
+        let inner = Arc::new(Inner {
+            settings: oauth.clone(),
+            store,
+            static_clients,
+            dcr_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            authorize_limiter: RateLimiter::keyed(Quota::per_minute(AUTHORIZE_PER_MINUTE)),
+            pages: Pages::new()?,
+            signin,
+            signing_key: settings.signing_key.clone(),
+            tenants: TenantStore::new(db),
+            app_prefix: settings.app_prefix.clone(),
+        });
+        // The pruner holds only a weak handle, so it ends when the server is dropped.
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(PRUNE_LIMITERS_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                inner.prune_limiters();
+            }
+        });
         Ok(OAuth {
-            inner: Arc::new(Inner {
-                settings: oauth.clone(),
-                store,
-                static_clients,
-                dcr_limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
-                pages: Pages::new()?,
-                signin,
-                signing_key: settings.signing_key.clone(),
-                tenants: TenantStore::new(db),
-                app_prefix: settings.app_prefix.clone(),
-            }),
+            inner,
             documents: MetadataDocuments::new(fetcher),
         })
+    }
+
+    /// Forgets rate-limit entries whose allowance has refilled (a timer does this every
+    /// minute).
+    pub fn prune_limiters(&self) {
+        self.inner.prune_limiters();
+    }
+
+    /// How many addresses (and username/address pairs) the rate limiters remember.
+    #[cfg(feature = "testing")]
+    pub fn limiter_keys(&self) -> usize {
+        self.inner.dcr_limiter.len()
+            + self.inner.authorize_limiter.len()
+            + self.inner.signin.limiter_keys()
     }
 
     /// The same server fetching client metadata documents under `policy` (tests admit loopback).
@@ -178,6 +215,21 @@ impl OAuth {
 
     fn dcr_allowed(&self, ip: String) -> bool {
         self.inner.dcr_limiter.check_key(&ip).is_ok()
+    }
+
+    fn authorize_allowed(&self, ip: &str) -> bool {
+        self.inner
+            .authorize_limiter
+            .check_key(&ip.to_owned())
+            .is_ok()
+    }
+}
+
+impl Inner {
+    fn prune_limiters(&self) {
+        self.dcr_limiter.retain_recent();
+        self.authorize_limiter.retain_recent();
+        self.signin.prune_limiters();
     }
 }
 

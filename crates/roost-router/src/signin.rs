@@ -150,9 +150,14 @@ impl SignIn {
     }
 
     /// Forgets rate-limit entries that have refilled, so the limiters' memory stays bounded.
-    pub fn prune_limiters(&self) {
+    pub(crate) fn prune_limiters(&self) {
         self.attempts.retain_recent();
         self.ip_attempts.retain_recent();
+    }
+
+    #[cfg(feature = "testing")]
+    pub(crate) fn limiter_keys(&self) -> usize {
+        self.attempts.len() + self.ip_attempts.len()
     }
 
     /// The fixed development user (`roost dev`'s dev sign-in).

@@ -635,3 +635,65 @@ async fn password_checks_beyond_capacity_are_turned_away_not_queued() {
     assert_eq!(browser.post(&url, &form).await.status, 303);
     router.stop().await;
 }
+
+#[tokio::test]
+async fn authorization_requests_are_limited_per_address() {
+    let router = router().await;
+    let client_id = register(&router, &[REDIRECT]).await;
+    let browser = Browser::default();
+    let (_, challenge) = pkce();
+    let url = authorize_url(&router, &client_id, &challenge, &[]);
+    for _ in 0..30 {
+        assert_eq!(browser.get_from("203.0.113.5", &url).await.status, 303);
+    }
+    let limited = browser.get_from("203.0.113.5", &url).await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert_eq!(limited.headers["retry-after"], "60");
+    assert!(limited.location.is_none());
+    assert_eq!(
+        browser.get_from("198.51.100.5", &url).await.status,
+        303,
+        "other addresses are not affected"
+    );
+    router.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limiters_forget_addresses_that_went_quiet() {
+    let router = roost_router::testing::TestRouter::start(
+        roost_router::testing::TestOptions::default().arg("--dcr-per-minute=600"),
+    )
+    .await;
+    let registered = http()
+        .post(format!("{}/oauth/register", router.url))
+        .header("fly-client-ip", "203.0.113.1")
+        .json(&serde_json::json!({
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let client_id = registered.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, challenge) = pkce();
+    let url = authorize_url(&router, &client_id, &challenge, &[]);
+    Browser::default().get_from("203.0.113.2", &url).await;
+    let oauth = &router.state.oauth;
+    assert_eq!(oauth.limiter_keys(), 2);
+    oauth.prune_limiters();
+    assert_eq!(
+        oauth.limiter_keys(),
+        2,
+        "allowances not yet refilled are kept"
+    );
+    // An address is forgotten once its state is that of a fresh one: for 30 a minute, two
+    // emission intervals (4 s) after a single request.
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+    oauth.prune_limiters();
+    assert_eq!(oauth.limiter_keys(), 0);
+    router.stop().await;
+}

@@ -117,6 +117,7 @@ struct Partial {
 async fn authorize(
     State(state): State<AppState>,
     jar: CookieJar,
+    headers: axum::http::HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     let get = |name: &str| -> Result<Option<&str>, ()> {
@@ -288,6 +289,25 @@ async fn authorize(
         code_challenge: challenge.to_owned(),
         resource: mcp_url.clone(),
     };
+    // Every request from here on is stored while the user signs in, so they are limited per
+    // address (the dev sign-in stores nothing).
+    if !state.oauth.settings().dev_signin {
+        let ip = super::dcr::client_ip(&headers, &state.oauth.settings().client_ip_header);
+        if !state.oauth.authorize_allowed(&ip) {
+            tracing::warn!(ip = %ip, "authorization requests rate limit hit");
+            let mut response = page(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-in requests",
+                "This address has started too many sign-ins in the last minute.",
+                Some("Wait a minute, then connect again from your app."),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return response;
+        }
+    }
     proceed(&state, jar, &client, pending, None).await
 }
 

@@ -165,9 +165,15 @@ impl Browser {
     }
 
     pub async fn get(&self, url: &str) -> Page {
+        self.get_from("127.0.0.1", url).await
+    }
+
+    /// A page fetched from client address `ip` (the `fly-client-ip` header).
+    pub async fn get_from(&self, ip: &str, url: &str) -> Page {
         let response = http()
             .get(url)
             .header("cookie", self.cookie_header())
+            .header("fly-client-ip", ip)
             .send()
             .await
             .unwrap();
