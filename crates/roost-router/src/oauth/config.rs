@@ -372,11 +372,11 @@ impl OAuthConfig {
             None => None,
         };
         for account in &file.accounts {
-            argon2::PasswordHash::new(&account.password_hash).map_err(|e| {
+            crate::signin::local::check_hash(&account.password_hash).map_err(|why| {
                 invalid(
                     "ROOST_OAUTH_CONFIG",
                     format!(
-                        "account {:?}: password_hash is not an argon2 PHC string: {e}",
+                        "account {:?}: password_hash is refused: {why}",
                         account.username
                     ),
                 )
@@ -524,6 +524,36 @@ mod tests {
         let text = format!("{s:?}");
         assert!(
             !text.contains("hunter2") && !text.contains("hunter3"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn account_hashes_with_other_argon2_parameters_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("oauth.toml");
+        // `argon2 … -id -e` with its defaults (t=3, m=4 MiB).
+        std::fs::write(
+            &file,
+            "[[accounts]]\nusername = \"alice\"\n\
+             password_hash = \"$argon2id$v=19$m=4096,t=3,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A\"\n",
+        )
+        .unwrap();
+        let mut c = parse(&[]);
+        c.oauth_config = Some(file);
+        let err = c
+            .settings(
+                "https://m.example",
+                "https://m.example/mcp",
+                "https://m.example",
+            )
+            .unwrap_err();
+        assert_eq!(err.var, "ROOST_OAUTH_CONFIG");
+        let text = err.to_string();
+        assert!(
+            text.contains("\"alice\"")
+                && text.contains("m=4096,t=3,p=1")
+                && text.contains("roost admin hash-password"),
             "{text}"
         );
     }

@@ -10,9 +10,9 @@
 
 use std::sync::OnceLock;
 
-use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
 use sqlx::Row as _;
 
 use super::SignInError;
@@ -37,11 +37,53 @@ pub fn normalise_username(raw: &str) -> Result<String, SignInError> {
     }
 }
 
-/// An argon2id PHC string for `password`.
+/// The argon2id parameters of every password hash: memory in KiB, iterations, lanes (the
+/// argon2 crate's defaults, OWASP's first recommendation). Stored hashes must use these too:
+/// an unknown username is verified against a dummy hash with these parameters, so a hash with
+/// others would take measurably longer or shorter and reveal that the account exists.
+pub const ARGON2_M_COST: u32 = 19_456;
+/// Iterations; see [`ARGON2_M_COST`].
+pub const ARGON2_T_COST: u32 = 2;
+/// Lanes; see [`ARGON2_M_COST`].
+pub const ARGON2_P_COST: u32 = 1;
+
+/// The hasher with the router's parameters.
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(ARGON2_M_COST, ARGON2_T_COST, ARGON2_P_COST, None)
+        .expect("the argon2 parameter constants are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Checks that `hash` is an argon2id PHC string with the router's parameters; the error says
+/// what differs.
+pub fn check_hash(hash: &str) -> Result<(), String> {
+    let parsed = PasswordHash::new(hash).map_err(|e| format!("not an argon2 PHC string: {e}"))?;
+    if parsed.algorithm != Algorithm::Argon2id.ident() {
+        return Err(format!(
+            "the algorithm is {}, not argon2id",
+            parsed.algorithm
+        ));
+    }
+    let params = Params::try_from(&parsed).map_err(|e| format!("unreadable parameters: {e}"))?;
+    let have = (params.m_cost(), params.t_cost(), params.p_cost());
+    let want = (ARGON2_M_COST, ARGON2_T_COST, ARGON2_P_COST);
+    if have != want {
+        return Err(format!(
+            "its parameters are m={},t={},p={} but the router's are m={},t={},p={} (a hash with \
+             other parameters takes a different time to check, which tells a stranger the \
+             account exists); make it with `roost admin hash-password` or \
+             `argon2 \"$(openssl rand -hex 8)\" -id -t 2 -k 19456 -p 1 -e`",
+            have.0, have.1, have.2, want.0, want.1, want.2
+        ));
+    }
+    Ok(())
+}
+
+/// An argon2id PHC string for `password`, with the router's parameters.
 pub async fn hash_password(password: String) -> Result<String, SignInError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
+        hasher()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
     })
@@ -120,7 +162,7 @@ pub async fn verify(
     let matches = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         PasswordHash::new(&hash).is_ok_and(|parsed| {
-            Argon2::default()
+            hasher()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok()
         })
@@ -135,7 +177,7 @@ fn dummy_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
+        hasher()
             .hash_password(uuid::Uuid::new_v4().as_bytes(), &salt)
             .map(|h| h.to_string())
             .unwrap_or_default()
@@ -155,6 +197,37 @@ mod tests {
         assert!(normalise_username("").is_err());
         assert!(normalise_username("a b").is_err());
         assert!(normalise_username(&"a".repeat(65)).is_err());
+    }
+
+    #[tokio::test]
+    async fn hashes_with_other_parameters_than_the_dummy_are_refused() {
+        let ours = hash_password("correct horse".into()).await.unwrap();
+        assert!(check_hash(&ours).is_ok());
+        assert!(
+            check_hash(dummy_hash()).is_ok(),
+            "the dummy uses the same parameters"
+        );
+        // What `argon2 … -id -e` makes by default: t=3, m=4 MiB.
+        let salt = SaltString::generate(&mut OsRng);
+        let other = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(4096, 3, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse", &salt)
+        .unwrap()
+        .to_string();
+        let err = check_hash(&other).unwrap_err();
+        assert!(
+            err.contains("m=4096,t=3,p=1") && err.contains("hash-password"),
+            "{err}"
+        );
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::default())
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        assert!(check_hash(&argon2i).unwrap_err().contains("argon2i"));
+        assert!(check_hash("not a hash").is_err());
     }
 
     #[tokio::test]
