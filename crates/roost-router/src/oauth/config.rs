@@ -356,6 +356,16 @@ impl OAuthConfig {
         }
         let github = match file.github {
             Some(github) => {
+                for (field, value) in [("web_url", &github.web_url), ("api_url", &github.api_url)] {
+                    if let Some(value) = value {
+                        check_github_url(value).map_err(|why| {
+                            invalid(
+                                "ROOST_OAUTH_CONFIG",
+                                format!("github {field} {value:?}: {why}"),
+                            )
+                        })?;
+                    }
+                }
                 let secret = resolve_secret(
                     "github",
                     github.client_secret.as_deref(),
@@ -429,6 +439,26 @@ fn resolve_secret(
             ),
         )),
     }
+}
+
+/// Checks a GitHub (Enterprise) base URL: absolute, https (the client secret and codes travel
+/// to it; plain http only to a loopback test server), no query or fragment.
+fn check_github_url(value: &str) -> Result<(), String> {
+    let url = Url::parse(value).map_err(|e| {
+        format!("not an absolute URL ({e}); write it like https://github.example.com")
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(&url) => {}
+        "http" => {
+            return Err("plain http would send the client secret unencrypted; use https".into());
+        }
+        other => return Err(format!("the scheme {other:?} is not https")),
+    }
+    if url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err("it needs a host and no query or fragment".into());
+    }
+    Ok(())
 }
 
 /// Whether a URL's host is loopback: `localhost`, `127.0.0.0/8` or `[::1]`.
@@ -556,6 +586,44 @@ mod tests {
                 && text.contains("roost admin hash-password"),
             "{text}"
         );
+    }
+
+    fn github_settings(web_url: &str, api_url: &str) -> Result<OAuthSettings, OAuthConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("oauth.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[github]\nclient_id = \"Iv1.x\"\nclient_secret = \"s\"\n\
+                 web_url = \"{web_url}\"\napi_url = \"{api_url}\"\n"
+            ),
+        )
+        .unwrap();
+        let mut c = parse(&[]);
+        c.oauth_config = Some(file);
+        c.settings(
+            "https://m.example",
+            "https://m.example/mcp",
+            "https://m.example",
+        )
+    }
+
+    #[test]
+    fn github_urls_must_be_absolute_https() {
+        let ok = "https://github.example.com";
+        assert!(github_settings(ok, "https://github.example.com/api/v3").is_ok());
+        assert!(github_settings("http://127.0.0.1:9999", "http://127.0.0.1:9999/api").is_ok());
+        for (web, api, words) in [
+            ("github.example.com", ok, "web_url"),
+            ("http://github.example.com", ok, "unencrypted"),
+            (ok, "github.example.com/api/v3", "api_url"),
+            (ok, "http://github.example.com/api/v3", "unencrypted"),
+            (ok, "ftp://github.example.com", "not https"),
+        ] {
+            let err = github_settings(web, api).unwrap_err();
+            assert_eq!(err.var, "ROOST_OAUTH_CONFIG");
+            assert!(err.to_string().contains(words), "{web} {api}: {err}");
+        }
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl Github {
     /// The authorize URL for `state`, with a PKCE S256 `challenge`.
     pub fn authorize_url(&self, redirect_uri: &str, state: &str, challenge: &str) -> String {
         let mut url = Url::parse(&format!("{}/login/oauth/authorize", self.web_url))
-            .expect("configured base URL");
+            .expect("web_url is checked to be an absolute URL at start-up");
         url.query_pairs_mut()
             .append_pair("client_id", &self.client_id)
             .append_pair("redirect_uri", redirect_uri)
