@@ -697,3 +697,63 @@ async fn rate_limiters_forget_addresses_that_went_quiet() {
     assert_eq!(oauth.limiter_keys(), 0);
     router.stop().await;
 }
+
+#[tokio::test]
+async fn an_unreadable_earlier_consent_is_not_overwritten() {
+    let router = router().await;
+    let client_id = register(&router, &[REDIRECT]).await;
+    let browser = Browser::default();
+    let (_, challenge) = pkce();
+    let first = browser
+        .get(&authorize_url(&router, &client_id, &challenge, &[]))
+        .await;
+    let signed_in = sign_in(
+        &router,
+        &browser,
+        first.location.as_deref().unwrap(),
+        "alice",
+        PASSWORD,
+    )
+    .await;
+    let consent = browser
+        .get(&absolute(&router, signed_in.location.as_deref().unwrap()))
+        .await;
+    assert_eq!(consent.status, 200);
+    // While the page is open, the earlier grant becomes unreadable (a value that is not text).
+    let user = sqlx::query_scalar::<_, String>(
+        "SELECT user_id FROM local_accounts WHERE username = 'alice'",
+    )
+    .fetch_one(router.state.db.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO oauth_consents (user_id, client_id, scope, updated_at) VALUES ($1, $2, X'00ff', 0)",
+    )
+    .bind(&user)
+    .bind(&client_id)
+    .execute(router.state.db.pool())
+    .await
+    .unwrap();
+    let answered = browser
+        .post(
+            &format!("{}/oauth/authorize/consent", router.url),
+            &[
+                ("request", &hidden(&consent.body, "request")),
+                ("csrf", &hidden(&consent.body, "csrf")),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    assert_eq!(answered.status, 500, "{}", answered.body);
+    assert!(answered.location.is_none());
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM oauth_consents WHERE user_id = $1 AND client_id = $2 AND updated_at = 0",
+    )
+    .bind(&user)
+    .bind(&client_id)
+    .fetch_one(router.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(kept, 1, "the earlier grant is left alone");
+    router.stop().await;
+}

@@ -157,13 +157,16 @@ pub(super) async fn consent(
             pending.state.as_deref(),
         );
     }
-    let previous = oauth
+    // A grant that cannot be read must not be overwritten by this answer alone: that would
+    // silently take back scopes the user granted before.
+    let previous = match oauth
         .store()
         .consent(&session.user_id, &pending.client_id)
         .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    {
+        Ok(previous) => previous.unwrap_or_default(),
+        Err(e) => return internal(&state, "reading consent failed", &e),
+    };
     let granted = scope_union(&previous, &pending.scope);
     if let Err(e) = oauth
         .store()
