@@ -150,14 +150,24 @@ pub struct GithubConfig {
     pub api_url: Option<String>,
 }
 
-/// A local account from the config file.
-#[derive(Clone, Debug, Deserialize)]
+/// A local account from the config file. `Debug` leaves the hash out (an offline guess
+/// target).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     /// The name typed on the sign-in form.
     pub username: String,
     /// An argon2id PHC string (`roost admin hash-password`, or any argon2 tool).
     pub password_hash: String,
+}
+
+impl std::fmt::Debug for AccountConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountConfig")
+            .field("username", &self.username)
+            .field("password_hash", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The OAuth config file.
@@ -187,8 +197,9 @@ impl std::fmt::Debug for ResolvedSecret {
     }
 }
 
-/// The validated OAuth settings.
-#[derive(Clone, Debug)]
+/// The validated OAuth settings. Its `Debug` names accounts and clients but leaves out
+/// password hashes, client-secret digests and provider secrets.
+#[derive(Clone)]
 pub struct OAuthSettings {
     /// The router's public base URL (no trailing slash).
     pub public_url: String,
@@ -232,6 +243,37 @@ pub struct OAuthSettings {
     pub github: Option<(GithubConfig, ResolvedSecret)>,
     /// Local accounts to create at start-up.
     pub accounts: Vec<AccountConfig>,
+}
+
+impl std::fmt::Debug for OAuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let clients: Vec<&str> = self.clients.iter().map(|c| c.client_id.as_str()).collect();
+        let oidc: Vec<&str> = self.oidc.iter().map(|(p, _)| p.id.as_str()).collect();
+        let accounts: Vec<&str> = self.accounts.iter().map(|a| a.username.as_str()).collect();
+        f.debug_struct("OAuthSettings")
+            .field("public_url", &self.public_url)
+            .field("mcp_url", &self.mcp_url)
+            .field("issuer", &self.issuer)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_grace", &self.refresh_grace)
+            .field("code_ttl", &self.code_ttl)
+            .field("session_ttl", &self.session_ttl)
+            .field("dcr", &self.dcr)
+            .field("dcr_per_minute", &self.dcr_per_minute)
+            .field("client_ip_header", &self.client_ip_header)
+            .field("cimd", &self.cimd)
+            .field("cimd_timeout", &self.cimd_timeout)
+            .field("cimd_max_bytes", &self.cimd_max_bytes)
+            .field("local_signin", &self.local_signin)
+            .field("dev_signin", &self.dev_signin)
+            .field("clients", &clients)
+            .field("oidc", &oidc)
+            .field("github", &self.github.is_some())
+            .field("accounts", &accounts)
+            .finish()
+    }
 }
 
 impl OAuthConfig {
@@ -556,6 +598,41 @@ mod tests {
             !text.contains("hunter2") && !text.contains("hunter3"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn password_hashes_and_secret_digests_stay_out_of_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("oauth.toml");
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A";
+        let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        std::fs::write(
+            &file,
+            format!(
+                "[[accounts]]\nusername = \"alice\"\npassword_hash = \"{hash}\"\n\n\
+                 [[clients]]\nclient_id = \"first\"\nredirect_uris = [\"https://a.example/cb\"]\n\
+                 client_secret_sha256 = \"{digest}\"\n"
+            ),
+        )
+        .unwrap();
+        let mut c = parse(&[]);
+        c.oauth_config = Some(file);
+        let s = c
+            .settings(
+                "https://m.example",
+                "https://m.example/mcp",
+                "https://m.example",
+            )
+            .unwrap();
+        assert_eq!(s.accounts[0].password_hash, hash);
+        for text in [format!("{s:?}"), format!("{:?}", s.accounts[0])] {
+            assert!(text.contains("alice"), "{text}");
+            assert!(
+                !text.contains("argon2id") && !text.contains("iWh06") && !text.contains(digest),
+                "{text}"
+            );
+        }
+        assert!(format!("{s:?}").contains("first"));
     }
 
     #[test]

@@ -15,13 +15,22 @@ use sqlx::Row as _;
 use crate::db::{Db, now_ms};
 use crate::oauth::store::{hash_secret, random_token};
 
-/// A signed-in browser.
-#[derive(Debug, Clone)]
+/// A signed-in browser. `Debug` shows the user, never the token.
+#[derive(Clone)]
 pub struct Session {
     /// The user.
     pub user_id: String,
     /// The cookie value (a bearer secret: never log it).
     pub token: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user_id", &self.user_id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Session rows and cookies. Cheap to clone.
@@ -151,4 +160,22 @@ impl Sessions {
 
 fn cookie_duration(d: Duration) -> time::Duration {
     time::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_debugs_without_its_token() {
+        let session = Session {
+            user_id: "u-1".into(),
+            token: "secret-cookie-value".into(),
+        };
+        let text = format!("{session:?}");
+        assert!(
+            text.contains("u-1") && !text.contains("secret-cookie-value"),
+            "{text}"
+        );
+    }
 }
