@@ -3,6 +3,10 @@
 //!
 //! Minimal on purpose: the OAuth issue adds the authorization-server metadata and extends the
 //! resource metadata with the authorization server it runs.
+//!
+//! Both answer cross-origin requests with the OAuth endpoints' CORS policy
+//! ([`crate::oauth::cors`]): browser-based clients such as the MCP Inspector fetch them from
+//! their own origin.
 
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -28,13 +32,17 @@ pub fn router() -> Router<AppState> {
             get(resource_metadata),
         )
         .route(JWKS_PATH, get(jwks))
+        .layer(crate::oauth::cors())
 }
 
 async fn resource_metadata(State(state): State<AppState>) -> impl IntoResponse {
     Json(serde_json::json!({
         "resource": state.settings.mcp_url,
         "authorization_servers": [state.settings.issuer],
-        "scopes_supported": roost_token::scopes::ALL,
+        // Only the baseline: clients without a challenge ask for what this lists, and the first
+        // consent should not ask for shell access. A client needing `roost:run` learns it from
+        // the 403 `insufficient_scope` challenge and steps up.
+        "scopes_supported": [roost_token::scopes::WORKSPACE],
         "bearer_methods_supported": ["header"],
         "resource_name": "roost",
     }))

@@ -286,6 +286,19 @@ pub fn scope_union(a: &str, b: &str) -> String {
     normalise_scope(Some(&format!("{a} {b}")))
 }
 
+/// The CORS policy of the endpoints clients call with `fetch` (see [`router`]); the
+/// discovery documents ([`crate::discovery`]) use it too.
+pub fn cors() -> tower_http::cors::CorsLayer {
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::AUTHORIZATION,
+            axum::http::HeaderName::from_static("mcp-protocol-version"),
+        ])
+}
+
 /// Every OAuth and sign-in route.
 ///
 /// The endpoints a client calls with `fetch` (metadata, registration, token, revocation) allow
@@ -293,20 +306,12 @@ pub fn scope_union(a: &str, b: &str) -> String {
 /// use no cookies (so `*` grants nothing a script could not do anyway), and they authenticate
 /// clients by secret or PKCE. The browser pages (authorize, sign-in, consent) get no CORS.
 pub fn router() -> Router<AppState> {
-    let cors = tower_http::cors::CorsLayer::new()
-        .allow_origin(tower_http::cors::Any)
-        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-        .allow_headers([
-            axum::http::header::CONTENT_TYPE,
-            axum::http::header::AUTHORIZATION,
-            axum::http::HeaderName::from_static("mcp-protocol-version"),
-        ]);
     let api = Router::new()
         .merge(metadata::router())
         .merge(dcr::router())
         .merge(token::router())
         .merge(revoke::router())
-        .layer(cors);
+        .layer(cors());
     Router::new()
         .merge(api)
         .merge(authorize::router())

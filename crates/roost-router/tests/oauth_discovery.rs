@@ -73,6 +73,11 @@ async fn protected_resource_metadata_names_the_mcp_url_and_this_issuer() {
             doc["authorization_servers"],
             serde_json::json!([router.url])
         );
+        // Only the baseline scope: a first consent does not ask for shell access.
+        assert_eq!(
+            doc["scopes_supported"],
+            serde_json::json!(["roost:workspace"])
+        );
     }
     // The 401 on /mcp points at it and names the scope.
     let response = http().post(&router.mcp_url).send().await.unwrap();
@@ -137,6 +142,35 @@ async fn browser_based_clients_may_call_the_oauth_endpoints_cross_origin() {
         .await
         .unwrap();
     assert_eq!(metadata.headers()["access-control-allow-origin"], "*");
+    // So are the discovery documents a client reads before any of those.
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/jwks.json",
+    ] {
+        let preflight = http()
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", router.url))
+            .header("origin", "http://localhost:6274")
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "mcp-protocol-version")
+            .send()
+            .await
+            .unwrap();
+        assert!(preflight.status().is_success(), "{path}");
+        assert_eq!(
+            preflight.headers()["access-control-allow-origin"],
+            "*",
+            "{path}"
+        );
+        let doc = http()
+            .get(format!("{}{path}", router.url))
+            .header("origin", "http://localhost:6274")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(doc.status(), 200, "{path}");
+        assert_eq!(doc.headers()["access-control-allow-origin"], "*", "{path}");
+    }
     // The consent and sign-in pages are not for scripts.
     let page = http()
         .get(format!("{}/signin", router.url))
