@@ -54,6 +54,11 @@ pub struct Config {
     /// How long the edge waits for an autostarted machine to accept connections when the
     /// replay names no `timeout`.
     pub wake_timeout: std::time::Duration,
+    /// Where the platform's state (apps and their secrets, machines, volumes) is saved after
+    /// every change and loaded from at start, so a restart keeps them as Fly does. Machines that
+    /// were running load as `stopped`; volumes keep their folders. `None` (the default): the
+    /// state lives in memory only and every start is an empty platform.
+    pub state_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -73,6 +78,7 @@ impl Config {
             foreign_apps: BTreeSet::new(),
             echo_machine_output: false,
             wake_timeout: std::time::Duration::from_secs(30),
+            state_file: None,
         }
     }
 

@@ -13,6 +13,7 @@ mod config;
 mod edge;
 mod faults;
 mod machine;
+mod persist;
 mod platform;
 mod store;
 mod supervisor;
@@ -86,7 +87,7 @@ impl FlyLocal {
             .edge
             .local_addr()
             .context("reading the edge listener address")?;
-        let platform = Arc::new(Platform::new(config));
+        let platform = Arc::new(Platform::new(config)?);
         let api_router = api::router(Arc::clone(&platform));
         let api_shutdown = platform.shutdown.clone();
         let api = tokio::spawn(async move {

@@ -51,6 +51,23 @@ impl MachineState {
         }
     }
 
+    /// The state named by its API spelling.
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        [
+            Self::Created,
+            Self::Starting,
+            Self::Started,
+            Self::Stopping,
+            Self::Stopped,
+            Self::Suspended,
+            Self::Failed,
+            Self::Destroying,
+            Self::Destroyed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == name)
+    }
+
     /// States from which `start` (or an edge autostart) boots the machine.
     pub(crate) fn can_start(self) -> bool {
         matches!(

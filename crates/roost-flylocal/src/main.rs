@@ -56,6 +56,11 @@ struct Args {
     /// Region of every machine and volume.
     #[arg(long, env = "FLYLOCAL_REGION", default_value = "lcl")]
     region: String,
+
+    /// Save apps, machines, volumes and secrets to this JSON file after every change and load
+    /// them from it at start (running machines come back `stopped`). Unset: memory only.
+    #[arg(long, env = "FLYLOCAL_STATE_FILE")]
+    state_file: Option<PathBuf>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -97,6 +102,7 @@ fn config(args: Args) -> anyhow::Result<Config> {
     config.region = args.region;
     config.foreign_apps = BTreeSet::new();
     config.echo_machine_output = args.echo_output;
+    config.state_file = args.state_file;
     Ok(config)
 }
 

@@ -96,16 +96,20 @@ pub(crate) struct Platform {
 }
 
 impl Platform {
-    pub(crate) fn new(config: Config) -> Self {
-        Self {
+    pub(crate) fn new(config: Config) -> anyhow::Result<Self> {
+        let store = match &config.state_file {
+            Some(path) => Store::persistent(path.clone())?,
+            None => Store::new(),
+        };
+        Ok(Self {
             faults: FaultState::new(config.faults.clone()),
             limits: config.rate_limits.then(RateLimits::new),
             config,
-            store: Store::new(),
+            store,
             log: Mutex::new(VecDeque::new()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-        }
+        })
     }
 
     pub(crate) fn record(&self, entry: LoggedRequest) {

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::machine::Machine;
+use crate::persist::Persist;
 
 /// An app record.
 #[derive(Debug, Clone)]
@@ -96,7 +97,7 @@ pub(crate) struct Inner {
     /// Keyed by machine id (ids are global on Fly too).
     pub machines: BTreeMap<String, Machine>,
     pub volumes: BTreeMap<String, Volume>,
-    next_ip: u32,
+    pub(crate) next_ip: u32,
 }
 
 impl Inner {
@@ -127,6 +128,8 @@ impl Inner {
 pub(crate) struct Store {
     inner: Mutex<Inner>,
     changed: watch::Sender<u64>,
+    /// Where every change is saved, when the platform keeps its state across restarts.
+    persist: Option<Persist>,
 }
 
 impl Store {
@@ -134,7 +137,20 @@ impl Store {
         Self {
             inner: Mutex::new(Inner::default()),
             changed: watch::Sender::new(0),
+            persist: None,
         }
+    }
+
+    /// A store that starts from the state saved at `path` (if any) and saves every change there.
+    pub(crate) fn persistent(path: PathBuf) -> anyhow::Result<Self> {
+        let inner = crate::persist::load(&path)?.unwrap_or_default();
+        let store = Self {
+            inner: Mutex::new(inner),
+            changed: watch::Sender::new(0),
+            persist: Some(Persist::new(path)),
+        };
+        store.save();
+        Ok(store)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -145,7 +161,15 @@ impl Store {
     pub(crate) fn update<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         let out = f(&mut self.lock());
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.save();
         out
+    }
+
+    /// Writes the current state to the state file, if there is one.
+    fn save(&self) {
+        if let Some(persist) = &self.persist {
+            persist.save(|| crate::persist::encode(&self.lock()));
+        }
     }
 
     /// A receiver that wakes on every change after this call.

@@ -5,7 +5,8 @@
 //! `roost-workspace` process that flylocal starts, stops when idle, and wakes on the next
 //! request. The code path is production's: the router talks HTTP to a Machines API and answers
 //! `fly-replay`. State lives in `./.roost/` (SQLite, the signing key, the admin token, the
-//! volumes), so a restart keeps users, tenants and their files. Ctrl-C stops everything,
+//! volumes, and flylocal's `fly/state.json` with the apps, machines and volumes), so a restart
+//! keeps users, tenants, their machines and their files. Ctrl-C or SIGTERM stops everything,
 //! machines included.
 
 mod workspace_bin;
@@ -62,7 +63,7 @@ pub struct DevArgs {
     token_ttl: Duration,
 }
 
-/// Runs the local stack until Ctrl-C.
+/// Runs the local stack until Ctrl-C or SIGTERM.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let workspace = workspace_bin::locate(args.workspace_bin.as_deref())?;
     std::fs::create_dir_all(&args.dir)
@@ -110,6 +111,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     fly_config.external_apps = HashMap::from([("roost".to_owned(), router.local_addr()?)]);
     fly_config.default_app = Some("roost".to_owned());
     fly_config.region = DEV_REGION.to_owned();
+    // The router's database remembers each tenant's app and machine, so the platform must
+    // remember them too (as Fly does): otherwise a restart leaves every user unreachable.
+    fly_config.state_file = Some(dir.join("fly").join("state.json"));
     let fly = FlyLocal::start(Listeners { api, edge }, fly_config)?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -118,10 +122,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }));
     print_banner(&mcp_url, &token, &admin_token, &dir, &workspace);
 
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    eprintln!("\nstopping: router, then every workspace machine…");
+    let signal = stop_signal().await?;
+    eprintln!("\n{signal}: stopping the router, then every workspace machine…");
     let _ = stop_tx.send(());
     if let Ok(Err(e)) = server.await {
         tracing::warn!(error = %e, "the router stopped with an error");
@@ -131,6 +133,20 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .context("stopping the local machines")?;
     eprintln!("stopped.");
     Ok(())
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM (what `kill`, systemd and process managers send), so
+/// both stop the machines instead of orphaning them.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => {
+            interrupted.context("waiting for Ctrl-C")?;
+            Ok("interrupted")
+        }
+        _ = terminate.recv() => Ok("terminated"),
+    }
 }
 
 async fn bind(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
