@@ -213,7 +213,12 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn roost(signer: SigningKey) -> Target {
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_roost-workspace"));
+    // bench/workspace.sh passes the `tenant`-profile build (what Dockerfile.user ships); a plain
+    // `cargo bench` measures the release build it just made.
+    let binary = std::env::var_os("ROOST_BENCH_WORKSPACE_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_roost-workspace")),
+        PathBuf::from,
+    );
     let jwks = serde_json::to_string(&JwkSet {
         keys: vec![signer.public_jwk()],
     })
