@@ -125,7 +125,15 @@ impl Context {
 pub struct Provisioner {
     ctx: Arc<Context>,
     wait: Duration,
-    inflight: Arc<Mutex<HashMap<String, watch::Receiver<Progress>>>>,
+    inflight: Arc<Mutex<HashMap<String, Driver>>>,
+}
+
+/// A driver running in this process.
+struct Driver {
+    progress: watch::Receiver<Progress>,
+    /// Work was asked for while it ran: it may have read the row for the last time before the
+    /// change (say an operator's delete just after it saw `ready`), so it drives once more.
+    again: bool,
 }
 
 impl Provisioner {
@@ -190,24 +198,39 @@ impl Provisioner {
     /// way, returns a subscription to its progress.
     pub fn start(&self, id: &str) -> watch::Receiver<Progress> {
         let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(progress) = inflight.get(id)
-            && !progress.borrow().finished
+        if let Some(driver) = inflight.get_mut(id)
+            && !driver.progress.borrow().finished
         {
-            return progress.clone();
+            driver.again = true;
+            return driver.progress.clone();
         }
         let (tx, rx) = watch::channel(Progress::default());
-        inflight.insert(id.to_owned(), rx.clone());
+        inflight.insert(
+            id.to_owned(),
+            Driver {
+                progress: rx.clone(),
+                again: false,
+            },
+        );
         let this = self.clone();
         let id = id.to_owned();
         tokio::spawn(async move {
-            this.drive(&id, &tx).await;
-            tx.send_modify(|p| p.finished = true);
-            let mut inflight = this.inflight.lock().unwrap_or_else(|e| e.into_inner());
-            if inflight
-                .get(&id)
-                .is_some_and(|rx| rx.same_channel(&tx.subscribe()))
-            {
-                inflight.remove(&id);
+            loop {
+                this.drive(&id, &tx).await;
+                // Under the lock `start` takes: a request for more work either lands before
+                // this check (and is honoured) or finds the driver finished (and starts one).
+                let mut inflight = this.inflight.lock().unwrap_or_else(|e| e.into_inner());
+                let ours = inflight
+                    .get_mut(&id)
+                    .filter(|d| d.progress.same_channel(&tx.subscribe()));
+                if let Some(driver) = ours {
+                    if std::mem::take(&mut driver.again) {
+                        continue;
+                    }
+                    inflight.remove(&id);
+                }
+                tx.send_modify(|p| p.finished = true);
+                break;
             }
         });
         rx
