@@ -210,20 +210,13 @@ async fn a_user_who_cancels_sends_access_denied_back_to_the_client() {
     let client_id = register(&router, &[REDIRECT]).await;
     let browser = Browser::default();
     let (_, challenge) = pkce();
-    let first = browser
-        .get(&authorize_url(&router, &client_id, &challenge, &[]))
-        .await;
-    let signed_in = sign_in(
+    let consent = consent_page(
         &router,
         &browser,
-        first.location.as_deref().unwrap(),
+        &authorize_url(&router, &client_id, &challenge, &[]),
         "alice",
-        PASSWORD,
     )
     .await;
-    let consent = browser
-        .get(&absolute(&router, signed_in.location.as_deref().unwrap()))
-        .await;
     let denied = browser
         .post(
             &format!("{}/oauth/authorize/consent", router.url),
@@ -415,20 +408,13 @@ async fn not_you_signs_out_and_lets_another_user_sign_in_for_the_same_request() 
     let client_id = register(&router, &[REDIRECT]).await;
     let browser = Browser::default();
     let (verifier, challenge) = pkce();
-    let first = browser
-        .get(&authorize_url(&router, &client_id, &challenge, &[]))
-        .await;
-    let signed_in = sign_in(
+    let consent = consent_page(
         &router,
         &browser,
-        first.location.as_deref().unwrap(),
+        &authorize_url(&router, &client_id, &challenge, &[]),
         "alice",
-        PASSWORD,
     )
     .await;
-    let consent = browser
-        .get(&absolute(&router, signed_in.location.as_deref().unwrap()))
-        .await;
     assert!(consent.body.contains("Not you?"));
     let out = browser
         .post(

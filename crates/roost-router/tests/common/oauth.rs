@@ -264,6 +264,27 @@ pub async fn sign_in(
         .await
 }
 
+/// Opens the authorization request `url` in a browser with no session, signs `username` in on
+/// the real page, and returns the page that follows (the consent page for a new client).
+pub async fn consent_page(
+    router: &TestRouter,
+    browser: &Browser,
+    url: &str,
+    username: &str,
+) -> Page {
+    let first = browser.get(url).await;
+    let signin = first
+        .location
+        .as_deref()
+        .unwrap_or_else(|| panic!("expected a redirect to sign-in: {}", first.body));
+    let signed_in = sign_in(router, browser, signin, username, PASSWORD).await;
+    let next = signed_in
+        .location
+        .as_deref()
+        .unwrap_or_else(|| panic!("sign-in did not redirect: {}", signed_in.body));
+    browser.get(&absolute(router, next)).await
+}
+
 /// Walks authorize → sign-in → consent (allow) as `username`; returns the redirect to the client.
 pub async fn authorize_with_consent(
     router: &TestRouter,
