@@ -185,10 +185,12 @@ impl Stack {
             .await
             .expect("the router starts");
         // Client metadata documents in these tests are served by the test on loopback.
-        state.oauth = state
-            .oauth
-            .clone()
-            .with_fetch_policy(AddressPolicy::allow_loopback_for_tests());
+        state = state.with(|shared| {
+            shared.oauth = shared
+                .oauth
+                .clone()
+                .with_fetch_policy(AddressPolicy::allow_loopback_for_tests());
+        });
         for (username, password) in &options.accounts {
             roost_router::signin::local::create_account(&state.db, username, password)
                 .await

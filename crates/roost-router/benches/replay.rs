@@ -4,7 +4,8 @@
 //! missing); results go in `docs/benchmarks.md`.
 //!
 //! Knobs: `BENCH_SECONDS` (per run, default 10), `BENCH_CONNECTIONS` (default 32),
-//! `BENCH_THREADS` (wrk threads, default 1: on a 2-core machine the other core serves).
+//! `BENCH_THREADS` (wrk threads, default 1: on a 2-core machine the other core serves),
+//! `BENCH_REVOKED` (revoked access tokens the router holds while measured, default 10,000).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -30,8 +31,11 @@ async fn main() {
     let seconds = env_or("BENCH_SECONDS", "10");
     let connections = env_or("BENCH_CONNECTIONS", "32");
     let threads = env_or("BENCH_THREADS", "1");
+    let revoked: usize = env_or("BENCH_REVOKED", "10000")
+        .parse()
+        .expect("BENCH_REVOKED is a number");
 
-    let (router_url, token) = start_router().await;
+    let (router_url, token) = start_router(revoked).await;
     let bare_url = start_bare().await;
 
     // Warm both (token verdict and tenant cached, connections open), then measure.
@@ -68,13 +72,13 @@ async fn main() {
     println!();
     println!("router / bare throughput: {:.2}×", router.rps / bare.rps);
     println!(
-        "(wrk -t{threads} -c{connections} -d{seconds}s, {} cores)",
+        "(wrk -t{threads} -c{connections} -d{seconds}s, {} cores, {revoked} revoked tokens on the router's books)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 }
 
 /// The router with one ready tenant; returns its MCP URL and a valid token for the tenant.
-async fn start_router() -> (String, String) {
+async fn start_router(revoked: usize) -> (String, String) {
     let dir = tempfile::tempdir().expect("temp dir").keep();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -124,6 +128,14 @@ async fn start_router() -> (String, String) {
             jti: "bench".into(),
         })
         .unwrap();
+    // A busy deployment has revoked tokens on its books: every request is checked against
+    // them, so the set the benchmark runs with is not empty.
+    for n in 0..revoked {
+        state
+            .gate
+            .revoked()
+            .revoke(&format!("revoked-{n}"), now + 3600);
+    }
     let mcp_url = state.settings.mcp_url.clone();
     tokio::spawn(roost_router::run(listener, state, std::future::pending()));
     (mcp_url, token)

@@ -1,5 +1,6 @@
 //! The tenant admin API for operators: see a tenant (state, Fly ids, why it failed), retry a
-//! failed one, suspend and resume, delete. `Authorization: Bearer <ROOST_ADMIN_TOKEN>`; without the
+//! failed one, suspend and resume, update its machine to the current template (a new workspace
+//! image), delete. `Authorization: Bearer <ROOST_ADMIN_TOKEN>`; without the
 //! setting the API answers 404, as if it did not exist.
 //!
 //! Every change goes through the store's checked transitions and refreshes this router's
@@ -13,6 +14,7 @@ use axum::{Json, Router};
 use subtle::ConstantTimeEq as _;
 
 use crate::auth::bearer_token;
+use crate::provision::update::{UpdateError, Updated};
 use crate::server::AppState;
 use crate::tenants::{Learned, StoreError, Tenant, TenantState};
 
@@ -27,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/v1/tenants/{id}/retry", post(retry))
         .route("/admin/v1/tenants/{id}/suspend", post(suspend))
         .route("/admin/v1/tenants/{id}/resume", post(resume))
+        .route("/admin/v1/tenants/{id}/update", post(update))
 }
 
 /// Why an admin request failed.
@@ -47,6 +50,9 @@ pub enum AdminError {
     /// A query parameter is wrong.
     #[error("{0}")]
     BadRequest(String),
+    /// Fly refused or failed a call the action needed.
+    #[error("{0}")]
+    Upstream(String),
     /// The database failed.
     #[error("internal error")]
     Internal,
@@ -75,6 +81,7 @@ impl IntoResponse for AdminError {
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AdminError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AdminError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (
@@ -103,8 +110,12 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), AdminError> {
 #[derive(serde::Deserialize)]
 struct ListQuery {
     state: Option<String>,
+    /// Page in id order after this id (`after=` for the first page) instead of newest first.
+    after: Option<String>,
 }
 
+/// Tenants, newest first; with `after`, in id order after that id (how a rollout pages
+/// through every tenant). At most [`LIST_LIMIT`] per answer.
 async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -116,7 +127,11 @@ async fn list(
         .map(|s| s.parse::<TenantState>())
         .transpose()
         .map_err(|e| AdminError::BadRequest(e.to_string()))?;
-    Ok(Json(state.tenants.store().list(filter, LIST_LIMIT).await?))
+    let store = state.tenants.store();
+    Ok(Json(match query.after {
+        Some(after) => store.list_after(filter, &after, LIST_LIMIT).await?,
+        None => store.list(filter, LIST_LIMIT).await?,
+    }))
 }
 
 async fn show(
@@ -194,6 +209,36 @@ async fn resume(
     state.tenants.remember(&resumed);
     tracing::info!(tenant = %id, "operator resumed a tenant");
     Ok(Json(resumed))
+}
+
+#[derive(serde::Deserialize)]
+struct UpdateQuery {
+    /// Update even when the tenant already runs the template's image (a changed size or env).
+    #[serde(default)]
+    force: bool,
+}
+
+/// Replaces the tenant's machine config with the current template's (a new workspace image):
+/// a running machine reboots into it, a stopped one boots it on its next request. Answers
+/// whether anything changed, so a rollout can be re-run safely.
+async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<UpdateQuery>,
+) -> Result<Json<Updated>, AdminError> {
+    authorize(&state, &headers)?;
+    match state.provisioner.update_machine(&id, query.force).await {
+        Ok(updated) => Ok(Json(updated)),
+        Err(UpdateError::Store(e)) => Err(e.into()),
+        Err(UpdateError::NotUpdatable(why) | UpdateError::Busy(why)) => {
+            Err(AdminError::Conflict(why))
+        }
+        Err(UpdateError::Fly(why)) => {
+            tracing::warn!(tenant = %id, error = %why, "a machine update failed");
+            Err(AdminError::Upstream(why))
+        }
+    }
 }
 
 /// Deletes the tenant's Fly app (its machine and volume go with it: the user's data is gone).

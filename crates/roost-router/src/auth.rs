@@ -5,7 +5,8 @@
 //! kept as 32 raw bytes so a hit allocates nothing; the token itself is never stored or logged.
 //! A good verdict lives until the token's `exp`; a bad one for a minute, so a client hammering
 //! with a broken token costs one signature check per minute, not one per request.
-//! The OAuth issue extends this module's neighbours (`oauth/…`); this file only verifies.
+//! Every verdict, cached or fresh, is then checked against the [`RevokedTokens`] set, so a
+//! token revoked after its verdict was cached is refused from the next request on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,6 +17,9 @@ use roost_token::{AccessClaims, Verifier, VerifyError};
 use sha2::{Digest as _, Sha256};
 
 use crate::metrics::HotPathMetrics;
+
+pub mod revoked;
+pub use revoked::RevokedTokens;
 
 /// How long a refusal is remembered.
 const NEGATIVE_TTL: Duration = Duration::from_secs(60);
@@ -29,6 +33,9 @@ pub enum AuthError {
     /// The token was refused.
     #[error("invalid token: {0}")]
     Invalid(VerifyError),
+    /// The token is genuine but was revoked (its grant died, or its client revoked it).
+    #[error("the token was revoked")]
+    Revoked,
 }
 
 /// A verdict as cached: the claims, or why the token was refused.
@@ -39,12 +46,19 @@ type Verdict = Result<Arc<AccessClaims>, VerifyError>;
 pub struct TokenGate {
     verifier: Verifier,
     cache: moka::sync::Cache<[u8; 32], Verdict>,
+    revoked: RevokedTokens,
     metrics: HotPathMetrics,
 }
 
 impl TokenGate {
-    /// A gate over `verifier`, remembering at most `capacity` verdicts.
-    pub fn new(verifier: Verifier, capacity: u64, metrics: HotPathMetrics) -> Self {
+    /// A gate over `verifier`, remembering at most `capacity` verdicts and refusing the tokens
+    /// in `revoked`.
+    pub fn new(
+        verifier: Verifier,
+        capacity: u64,
+        revoked: RevokedTokens,
+        metrics: HotPathMetrics,
+    ) -> Self {
         let cache = moka::sync::Cache::builder()
             .max_capacity(capacity)
             .expire_after(VerdictExpiry)
@@ -52,8 +66,14 @@ impl TokenGate {
         TokenGate {
             verifier,
             cache,
+            revoked,
             metrics,
         }
+    }
+
+    /// The revoked access tokens it refuses.
+    pub fn revoked(&self) -> &RevokedTokens {
+        &self.revoked
     }
 
     /// The verifier (issuer, audience, keys).
@@ -67,8 +87,17 @@ impl TokenGate {
         self.check_token(token)
     }
 
-    /// The claims of `token`, from the cache or by verifying it.
+    /// The claims of `token`, from the cache or by verifying it, unless it was revoked.
     pub fn check_token(&self, token: &str) -> Result<Arc<AccessClaims>, AuthError> {
+        let claims = self.verdict(token).map_err(AuthError::Invalid)?;
+        if self.revoked.contains(&claims.jti) {
+            return Err(AuthError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// The signature-and-claims verdict on `token`, cached.
+    fn verdict(&self, token: &str) -> Verdict {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(verdict) = self.cache.get(&key) {
             // moka evicts lazily; re-check `exp` so a hit can never outlive its token.
@@ -78,7 +107,7 @@ impl TokenGate {
                 self.cache.invalidate(&key);
             } else {
                 self.metrics.token_hit.increment(1);
-                return verdict.map_err(AuthError::Invalid);
+                return verdict;
             }
         }
         self.metrics.token_miss.increment(1);
@@ -87,7 +116,7 @@ impl TokenGate {
         if !matches!(verdict, Err(VerifyError::NotYetValid)) {
             self.cache.insert(key, verdict.clone());
         }
-        verdict.map_err(AuthError::Invalid)
+        verdict
     }
 }
 

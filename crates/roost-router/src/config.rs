@@ -160,10 +160,15 @@ pub struct Config {
     #[arg(long, env = "ROOST_TENANT_CACHE_SIZE", default_value_t = 100_000)]
     pub tenant_cache_size: u64,
 
-    /// How long a cached tenant is trusted. Changes made by this router take effect at once;
-    /// this bounds how long a change made by another router (sharing PostgreSQL) takes.
+    /// How long a cached tenant is trusted at most (a backstop: changes made by this router
+    /// take effect at once, changes by another router at its next --tenant-poll).
     #[arg(long, env = "ROOST_TENANT_CACHE_TTL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub tenant_cache_ttl: Duration,
+
+    /// How often the router looks in the database for tenants another router changed (a
+    /// suspension, a deletion) and drops them from its cache.
+    #[arg(long, env = "ROOST_TENANT_POLL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub tenant_poll: Duration,
 
     /// This router process's name in provisioning leases. Default: `FLY_MACHINE_ID`, so a
     /// restarted router machine picks its own unfinished work up at once; else a random id.
@@ -231,6 +236,8 @@ pub struct Settings {
     pub tenant_cache_size: u64,
     /// Tenant cache TTL.
     pub tenant_cache_ttl: Duration,
+    /// How often other routers' tenant changes are polled.
+    pub tenant_poll: Duration,
     /// This router's lease-owner id.
     pub instance_id: String,
     /// The admin API token (secret), if the API is enabled.
@@ -374,6 +381,12 @@ impl Config {
                     .to_owned(),
             });
         }
+        if self.tenant_poll.is_zero() {
+            return Err(ConfigError::Invalid {
+                var: "ROOST_TENANT_POLL",
+                reason: "must be more than 0s, e.g. 2s".to_owned(),
+            });
+        }
         if self.token_cache_size == 0 || self.tenant_cache_size == 0 {
             return Err(ConfigError::Invalid {
                 var: if self.token_cache_size == 0 {
@@ -415,6 +428,7 @@ impl Config {
             token_cache_size: self.token_cache_size,
             tenant_cache_size: self.tenant_cache_size,
             tenant_cache_ttl: self.tenant_cache_ttl,
+            tenant_poll: self.tenant_poll,
             admin_token: self.admin_token.clone().filter(|t| !t.trim().is_empty()),
             instance_id: self
                 .instance_id

@@ -179,6 +179,34 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// How far back each [`follow_changes`] look reaches before the previous one started: rows are
+/// stamped by the writing router's clock and become visible when their transaction commits,
+/// so the overlap absorbs clock skew between routers and slow commits.
+const FOLLOW_OVERLAP_MS: i64 = 60_000;
+
+/// Every `every`, calls `look(since)` to apply what other routers wrote since `since` (ms), so
+/// several routers sharing PostgreSQL stay in step. Rows are read more than once (see
+/// [`FOLLOW_OVERLAP_MS`]), so `look` must be idempotent. A failed look is logged and its window
+/// retried at the next tick. Runs until its task is aborted.
+pub async fn follow_changes<F, Fut, E>(what: &'static str, every: Duration, mut look: F)
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<usize, E>>,
+    E: std::fmt::Display,
+{
+    let mut since = now_ms() - FOLLOW_OVERLAP_MS;
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let started = now_ms();
+        match look(since).await {
+            Ok(_) => since = started - FOLLOW_OVERLAP_MS,
+            Err(e) => tracing::warn!(error = %e, "cannot read {what}; retrying at the next poll"),
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testing;
 

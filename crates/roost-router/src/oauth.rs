@@ -36,6 +36,7 @@ use roost_token::SigningKey;
 
 pub use config::{OAuthConfig, OAuthConfigError, OAuthSettings};
 
+use crate::auth::RevokedTokens;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::pages::Pages;
@@ -68,6 +69,9 @@ pub enum OAuthStartError {
     /// The pages failed to load (a template bug).
     #[error("cannot load the page templates: {0}")]
     Pages(#[from] minijinja::Error),
+    /// The revoked access tokens could not be read.
+    #[error("cannot read the revoked access tokens from the database: {0}")]
+    Revocations(#[from] store::StoreError),
 }
 
 /// The authorization server's handle in [`AppState`]. Cheap to clone.
@@ -91,10 +95,16 @@ struct Inner {
 }
 
 impl OAuth {
-    /// Builds the authorization server over `db` and creates the configured local accounts.
-    pub async fn start(settings: &Settings, db: Db) -> Result<OAuth, OAuthStartError> {
+    /// Builds the authorization server over `db`, creates the configured local accounts, and
+    /// fills `revoked` with the access tokens revoked so far (`server::run` keeps it in step).
+    pub async fn start(
+        settings: &Settings,
+        db: Db,
+        revoked: RevokedTokens,
+    ) -> Result<OAuth, OAuthStartError> {
         let oauth = &settings.oauth;
-        let store = OAuthStore::new(db.clone());
+        let store = OAuthStore::new(db.clone(), revoked);
+        store.load_revocations(0).await?;
         let signin = SignIn::start(oauth, db.clone()).await?;
         let static_clients = oauth
             .clients
@@ -328,6 +338,7 @@ mod tests {
             oauth_config: None,
             oauth_clients: None,
             access_token_ttl: std::time::Duration::from_secs(3600),
+            revocation_poll: std::time::Duration::from_secs(5),
             refresh_token_ttl: std::time::Duration::from_secs(3600),
             refresh_grace: std::time::Duration::from_secs(30),
             code_ttl: std::time::Duration::from_secs(60),

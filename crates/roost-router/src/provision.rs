@@ -11,9 +11,12 @@
 //!   driver's look-before-create.
 //!
 //! A router that restarts resumes every unfinished tenant ([`Provisioner::resume_unfinished`]).
+//! Tenants that are already provisioned get template changes (a new image) through
+//! [`update`].
 
 pub mod steps;
 pub mod template;
+pub mod update;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

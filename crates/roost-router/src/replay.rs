@@ -246,6 +246,7 @@ mod tests {
             app_name: "roost-u-a".into(),
             machine_id: None,
             replay_body: Bytes::from_static(br#"{"app":"roost-u-a"}"#),
+            updated_at_ms: 0,
         };
         let response = replay_response(&route);
         assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);

@@ -9,9 +9,9 @@ use roost_fly::{FlyClient, FlyClientConfig};
 use roost_token::JwkSet;
 use tokio::net::TcpListener;
 
-use crate::auth::{AuthError, TokenGate};
+use crate::auth::{AuthError, RevokedTokens, TokenGate};
 use crate::config::Settings;
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, follow_changes};
 use crate::error::ApiError;
 use crate::metrics::HotPathMetrics;
 use crate::provision::template::{MachineTemplate, TemplateError};
@@ -42,9 +42,25 @@ pub enum StartError {
     NoRegion,
 }
 
-/// Everything a request handler needs. Cheap to clone (handles only).
+/// Everything a request handler needs: one shared [`Shared`], so the clone axum makes for every
+/// request is a single reference-count increment (cloning the handles themselves cost dozens
+/// of contended atomic operations per request; docs/benchmarks.md).
 #[derive(Clone)]
 pub struct AppState {
+    shared: Arc<Shared>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Clone)]
+pub struct Shared {
     /// The validated configuration.
     pub settings: Arc<Settings>,
     /// The database.
@@ -89,9 +105,11 @@ impl AppState {
         .map_err(|e| StartError::Fly(e.to_string()))?;
 
         let metrics = HotPathMetrics::new();
+        let revoked = RevokedTokens::new();
         let gate = TokenGate::new(
             settings.verifier.clone(),
             settings.token_cache_size,
+            revoked.clone(),
             metrics.clone(),
         );
         let tenants = Tenants::new(
@@ -128,8 +146,8 @@ impl AppState {
             crate::discovery::RESOURCE_METADATA_PATH
         )
         .into();
-        let oauth = crate::oauth::OAuth::start(&settings, db.clone()).await?;
-        Ok(AppState {
+        let oauth = crate::oauth::OAuth::start(&settings, db.clone(), revoked).await?;
+        let shared = Shared {
             settings: Arc::new(settings),
             db,
             gate,
@@ -140,7 +158,17 @@ impl AppState {
             jwks: Arc::new(jwks),
             oauth,
             resource_metadata_url,
+        };
+        Ok(AppState {
+            shared: Arc::new(shared),
         })
+    }
+
+    /// The same state with its parts changed by `change` (at start-up, before it is shared;
+    /// tests use it to relax the client-metadata fetch policy).
+    pub fn with(mut self, change: impl FnOnce(&mut Shared)) -> AppState {
+        change(Arc::make_mut(&mut self.shared));
+        self
     }
 
     /// The URL of the MCP URL's protected-resource metadata (named in 401 challenges).
@@ -155,6 +183,10 @@ impl AppState {
             AuthError::Invalid(why) => {
                 tracing::info!(reason = %why, "refused an access token");
                 Some(why.description())
+            }
+            AuthError::Revoked => {
+                tracing::info!("refused a revoked access token");
+                Some("the access token was revoked; sign in again")
             }
         };
         ApiError::Unauthorized {
@@ -202,7 +234,32 @@ pub async fn run(
         }
     }
     tracing::info!(addr = %listener.local_addr()?, mcp_url = %state.settings.mcp_url, "router listening");
-    axum::serve(listener, app(state))
+    // What other routers sharing the database change reaches this one by polling.
+    let tenants = state.tenants.clone();
+    let store = state.oauth.store().clone();
+    let pollers = [
+        tokio::spawn(follow_changes(
+            "changed tenants",
+            state.settings.tenant_poll,
+            move |since| {
+                let tenants = tenants.clone();
+                async move { tenants.forget_changed_since(since).await }
+            },
+        )),
+        tokio::spawn(follow_changes(
+            "revoked access tokens",
+            state.settings.oauth.revocation_poll,
+            move |since| {
+                let store = store.clone();
+                async move { store.load_revocations(since).await }
+            },
+        )),
+    ];
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    for poller in pollers {
+        poller.abort();
+    }
+    served
 }

@@ -41,6 +41,11 @@ pub struct TestOptions {
     /// Fetch client metadata documents under the production address policy (https, public
     /// addresses only) instead of also admitting loopback test servers.
     pub production_fetch_policy: bool,
+    /// The signing key (default: a fresh one). Routers that share a database and a public URL
+    /// share it, as production routers behind one name do.
+    pub key: Option<SigningKey>,
+    /// The public URL (default: the router's own address).
+    pub public_url: Option<String>,
 }
 
 impl Default for TestOptions {
@@ -53,6 +58,8 @@ impl Default for TestOptions {
             extra_args: Vec::new(),
             production_fetch_policy: false,
             issuer_path: None,
+            key: None,
+            public_url: None,
         }
     }
 }
@@ -73,9 +80,10 @@ impl TestOptions {
 
 /// A running router.
 pub struct TestRouter {
-    /// Its base URL, `http://127.0.0.1:<port>` (also the issuer).
+    /// Its own address, `http://127.0.0.1:<port>` (also the public URL and the issuer unless
+    /// the options name others).
     pub url: String,
-    /// The MCP URL (`<url>/mcp`): the `resource` and token audience.
+    /// The MCP URL (`<public URL>/mcp`): the `resource` and token audience.
     pub mcp_url: String,
     /// The state, for looking inside.
     pub state: AppState,
@@ -95,11 +103,12 @@ impl TestRouter {
             .await
             .expect("a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("bound"));
-        let key = SigningKey::generate();
+        let public_url = options.public_url.clone().unwrap_or_else(|| url.clone());
+        let key = options.key.clone().unwrap_or_else(SigningKey::generate);
         let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fly.user.toml");
         let mut args = vec![
             "roost-router".to_owned(),
-            format!("--public-url={url}"),
+            format!("--public-url={public_url}"),
             format!("--signing-key={}", key.to_pkcs8_pem()),
             "--fly-api-token=test-token".to_owned(),
             format!("--fly-api-url={}", options.fly_api_url),
@@ -114,7 +123,7 @@ impl TestRouter {
             args.push(format!("--database-url={db}"));
         }
         if let Some(path) = &options.issuer_path {
-            args.push(format!("--issuer={url}{path}"));
+            args.push(format!("--issuer={public_url}{path}"));
         }
         args.extend(options.extra_args.iter().cloned());
         let settings = Config::try_parse_from(args)
@@ -128,10 +137,12 @@ impl TestRouter {
             .await
             .expect("the router starts");
         if !options.production_fetch_policy {
-            state.oauth = state
-                .oauth
-                .clone()
-                .with_fetch_policy(AddressPolicy::allow_loopback_for_tests());
+            state = state.with(|shared| {
+                shared.oauth = shared
+                    .oauth
+                    .clone()
+                    .with_fetch_policy(AddressPolicy::allow_loopback_for_tests());
+            });
         }
         for (username, password) in &options.accounts {
             crate::signin::local::create_account(&state.db, username, password)
@@ -142,7 +153,7 @@ impl TestRouter {
         let task = tokio::spawn(crate::run(listener, state.clone(), async {
             let _ = rx.await;
         }));
-        let mcp_url = format!("{url}/mcp");
+        let mcp_url = format!("{public_url}/mcp");
         TestRouter {
             url,
             mcp_url,
@@ -201,4 +212,50 @@ pub async fn fresh_postgres_url() -> Option<String> {
     let mut url = url::Url::parse(&admin_url).expect("ROOST_TEST_DATABASE_URL is a URL");
     url.set_path(&format!("/{name}"));
     Some(url.to_string())
+}
+
+/// Makes `user_id`'s tenant ready as if provisioning had finished (app, volume `vol_1`, machine
+/// `m1`), without Fly; returns its id. The tenant may already exist, still pending (issuing a
+/// token creates it).
+pub async fn seed_ready_tenant(state: &AppState, user_id: &str) -> String {
+    use crate::tenants::{Learned, TenantState, tenant_id_for_user};
+    let store = state.tenants.store();
+    let id = tenant_id_for_user(&state.settings.app_prefix, user_id);
+    store
+        .ensure_for_user(user_id, &id)
+        .await
+        .expect("the tenant row");
+    let learned = |volume: Option<&str>, machine: Option<&str>| Learned {
+        volume_id: volume.map(str::to_owned),
+        machine_id: machine.map(str::to_owned),
+        ..Learned::default()
+    };
+    for (from, to, learned) in [
+        (
+            TenantState::Pending,
+            TenantState::AppCreated,
+            learned(None, None),
+        ),
+        (
+            TenantState::AppCreated,
+            TenantState::VolumeCreated,
+            learned(Some("vol_1"), None),
+        ),
+        (
+            TenantState::VolumeCreated,
+            TenantState::MachineCreated,
+            learned(None, Some("m1")),
+        ),
+        (
+            TenantState::MachineCreated,
+            TenantState::Ready,
+            learned(None, None),
+        ),
+    ] {
+        store
+            .transition(&id, from, to, &learned, None)
+            .await
+            .expect("a legal transition");
+    }
+    id
 }

@@ -1,5 +1,6 @@
 //! The tenant admin API as an operator uses it: find out why a tenant failed, retry it,
-//! suspend and resume a user, all behind the admin token.
+//! suspend and resume a user (on every router sharing the database), all behind the admin
+//! token.
 
 mod support;
 
@@ -178,6 +179,62 @@ async fn a_suspended_user_is_refused_at_once_and_served_again_after_resume() {
         StatusCode::TEMPORARY_REDIRECT
     );
     router.stop().await;
+}
+
+#[tokio::test]
+async fn a_suspension_made_on_one_router_reaches_another_sharing_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::offline();
+    options.database_url = Some(format!(
+        "sqlite://{}",
+        dir.path().join("shared.db").display()
+    ));
+    options.args.extend([
+        format!("--admin-token={ADMIN_TOKEN}"),
+        // The cache would trust an entry for an hour: only the poll can bring the news.
+        "--tenant-cache-ttl=1h".to_owned(),
+        "--tenant-poll=200ms".to_owned(),
+    ]);
+    let first = TestRouter::start(options.clone()).await;
+    options.key = Some(first.key.clone());
+    options.public_url = Some(first.url.clone());
+    let second = TestRouter::start(options).await;
+    let id = first.seed_ready_tenant("sam").await;
+    let token = first.token("sam");
+    for router in [&first, &second] {
+        assert_eq!(
+            router.mcp(Some(&token)).await.status(),
+            StatusCode::TEMPORARY_REDIRECT
+        );
+    }
+
+    let act = |action: &str| {
+        admin(
+            &first,
+            reqwest::Method::POST,
+            &format!("/tenants/{id}/{action}"),
+        )
+        .send()
+    };
+    assert_eq!(act("suspend").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        first.mcp(Some(&token)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let refused = support::eventually(std::time::Duration::from_secs(10), || async {
+        second.mcp(Some(&token)).await.status() == StatusCode::FORBIDDEN
+    })
+    .await;
+    assert!(refused, "the other router learnt of the suspension");
+
+    assert_eq!(act("resume").await.unwrap().status(), StatusCode::OK);
+    let served = support::eventually(std::time::Duration::from_secs(10), || async {
+        second.mcp(Some(&token)).await.status() == StatusCode::TEMPORARY_REDIRECT
+    })
+    .await;
+    assert!(served, "and of the resumption");
+    first.stop().await;
+    second.stop().await;
 }
 
 #[tokio::test]

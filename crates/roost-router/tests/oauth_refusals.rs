@@ -120,20 +120,6 @@ async fn a_response_type_other_than_code_is_refused() {
     assert_eq!(q["error"], "unsupported_response_type");
 }
 
-/// A code for `alice` from a fresh client: (client id, code, verifier).
-async fn code(router: &roost_router::testing::TestRouter) -> (String, String, String) {
-    let client_id = register(router, &[REDIRECT]).await;
-    let (verifier, challenge) = pkce();
-    let location = authorize_with_consent(
-        router,
-        &Browser::default(),
-        &authorize_url(router, &client_id, &challenge, &[]),
-        "alice",
-    )
-    .await;
-    (client_id, query(&location)["code"].clone(), verifier)
-}
-
 #[tokio::test]
 async fn a_wrong_verifier_is_refused() {
     let router = router().await;
@@ -144,28 +130,6 @@ async fn a_wrong_verifier_is_refused() {
     assert_eq!((status, error.as_str()), (400, "invalid_grant"));
     assert!(description.contains("code_verifier"), "{description}");
     router.stop().await;
-}
-
-#[tokio::test]
-async fn a_reused_code_is_refused_and_revokes_its_tokens() {
-    for router in routers().await {
-        let (client_id, code, verifier) = code(&router).await;
-        let first: Value = exchange(&router, &client_id, &code, &verifier)
-            .await
-            .json()
-            .await
-            .unwrap();
-        let refresh_token = first["refresh_token"].as_str().unwrap().to_owned();
-        let (status, error, description) =
-            error_code(exchange(&router, &client_id, &code, &verifier).await).await;
-        assert_eq!((status, error.as_str()), (400, "invalid_grant"));
-        assert!(description.contains("already used"), "{description}");
-        // The refresh token issued from the code is dead.
-        let (status, error, _) =
-            error_code(refresh(&router, &client_id, &refresh_token).await).await;
-        assert_eq!((status, error.as_str()), (400, "invalid_grant"));
-        router.stop().await;
-    }
 }
 
 #[tokio::test]

@@ -238,10 +238,11 @@ impl ServerHandler for Workspace {
 
     async fn list_resources(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let mut result = resources::list(self.files()).await?;
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let mut result = resources::list(self.files(), cursor).await?;
         if !supports_cache_hints(&context) {
             result.ttl_ms = None;
             result.cache_scope = None;

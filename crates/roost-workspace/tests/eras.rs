@@ -1,5 +1,6 @@
 //! Both protocol eras on one endpoint, over real HTTP: the 2025-11-25 session flow and the
-//! 2026-07-28 stateless flow, plus the transport's refusals (bad JSON, big bodies, Host/Origin).
+//! 2026-07-28 stateless flow, `resources/list` paging, plus the transport's refusals (bad JSON,
+//! big bodies, Host/Origin).
 
 mod common;
 
@@ -263,6 +264,84 @@ async fn a_2026_subscription_hears_about_changed_files() {
     )
     .await;
     drop(events);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resources_list_pages_through_a_large_workspace_and_refuses_a_forged_cursor() {
+    let harness = Harness::new();
+    let workspace = harness.data_dir().join("workspace");
+    std::fs::create_dir_all(&workspace).unwrap();
+    // More than two pages' worth (1,000 per page).
+    for n in 0..2_050 {
+        std::fs::write(workspace.join(format!("f{n:05}.txt")), "x").unwrap();
+    }
+    let server = harness.start().await;
+    let client = Client::new();
+    let token = server.token();
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let params = match &cursor {
+            Some(cursor) => json!({ "cursor": cursor }),
+            None => json!({}),
+        };
+        let body = rpc(modern(
+            &client,
+            &server,
+            &token,
+            10 + pages,
+            "resources/list",
+            params,
+        )
+        .send()
+        .await
+        .unwrap())
+        .await;
+        pages += 1;
+        let result = &body["result"];
+        seen.extend(
+            result["resources"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{body}"))
+                .iter()
+                .map(|r| r["uri"].as_str().unwrap().to_owned()),
+        );
+        match result["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 2_050, "every file once");
+    assert_eq!(seen.first().unwrap(), "workspace:///f00000.txt");
+    assert_eq!(seen.last().unwrap(), "workspace:///f02049.txt");
+    let mut unique = seen.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len());
+
+    let body = rpc(modern(
+        &client,
+        &server,
+        &token,
+        99,
+        "resources/list",
+        json!({ "cursor": "not a cursor!" }),
+    )
+    .send()
+    .await
+    .unwrap())
+    .await;
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cursor"),
+        "{body}"
+    );
     server.stop().await;
 }
 

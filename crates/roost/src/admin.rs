@@ -1,8 +1,10 @@
 //! `roost admin`: the operator's command line.
 //!
-//! * `roost admin tenants list|show|retry|suspend|resume|delete`: a thin client of the router's
-//!   admin API (`/admin/v1/tenants…`, bearer `ROOST_ADMIN_TOKEN`), with a compact table for
-//!   people and `--json` (the API's own JSON) for scripts ([`client`]).
+//! * `roost admin tenants list|show|retry|suspend|resume|update|delete`: a thin client of the
+//!   router's admin API (`/admin/v1/tenants…`, bearer `ROOST_ADMIN_TOKEN`), with a compact
+//!   table for people and `--json` (the API's own JSON) for scripts ([`client`]).
+//! * `roost admin rollout`: every tenant's machine to the router's current template, one at a
+//!   time, with progress ([`rollout`]).
 //! * `roost admin hash-password`: the argon2id hash a local account's `password_hash` takes
 //!   ([`password`]).
 //!
@@ -12,6 +14,7 @@
 
 mod client;
 mod password;
+mod rollout;
 
 use std::path::PathBuf;
 
@@ -38,6 +41,10 @@ pub struct AdminArgs {
 enum AdminCommand {
     /// See and manage tenants (one per user: a Fly app with a machine and a volume).
     Tenants(TenantsArgs),
+    /// Update every `ready` and `suspended` tenant's machine to the router's current template
+    /// (after a new workspace image), one at a time, stopping at the first failure. Tenants
+    /// already on its image are skipped, so running it again finishes the rollout.
+    Rollout(RolloutArgs),
     /// Print the argon2id hash of a password read from stdin (typed without echo, or piped),
     /// for a local account's `password_hash` in the router's config file.
     HashPassword,
@@ -49,6 +56,23 @@ struct TenantsArgs {
     api: ApiArgs,
     #[command(subcommand)]
     command: TenantsCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct RolloutArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// Update tenants already on the template's image too (a changed size or env).
+    #[arg(long)]
+    force: bool,
+    /// Go on past a tenant that fails (default: stop there, so a broken image reaches one
+    /// user, not all).
+    #[arg(long)]
+    keep_going: bool,
+    /// Updates at once. Each waits for its machine to restart (about 20 s on Fly), so several
+    /// at once shorten a large rollout; a failure stops it after the ones in flight.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallel: u16,
 }
 
 /// Where the admin API is and how to get in.
@@ -97,6 +121,15 @@ enum TenantsCommand {
         /// The tenant id.
         id: String,
     },
+    /// Update a tenant's machine to the router's current template (a new workspace image): a
+    /// running machine reboots into it, a stopped one boots it on its user's next request.
+    Update {
+        /// The tenant id.
+        id: String,
+        /// Update even if the tenant already runs the template's image (a changed size or env).
+        #[arg(long)]
+        force: bool,
+    },
     /// Delete a tenant's Fly app, machine and volume: the user's files are gone for good.
     Delete {
         /// The tenant id.
@@ -112,7 +145,41 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     match args.command {
         AdminCommand::HashPassword => Ok(password::run().await?),
         AdminCommand::Tenants(args) => tenants(args).await,
+        AdminCommand::Rollout(args) => rollout(args).await,
     }
+}
+
+async fn rollout(args: RolloutArgs) -> anyhow::Result<()> {
+    let options = rollout::Options {
+        force: args.force,
+        keep_going: args.keep_going,
+        report: !args.api.json,
+        parallel: usize::from(args.parallel),
+    };
+    let summary = rollout::run(&client(&args.api)?, options).await?;
+    if args.api.json {
+        println!("{}", serde_json::to_string_pretty(&summary.to_json())?);
+    } else {
+        println!("{}", summary.line());
+    }
+    if !summary.failed.is_empty() {
+        anyhow::bail!(
+            "{} tenants were not updated (each is listed above with why); fix the cause and run \
+             `roost admin rollout` again",
+            summary.failed.len()
+        );
+    }
+    Ok(())
+}
+
+/// The admin API client `api` describes (on a loopback router without a token, with the one
+/// `roost dev` keeps).
+fn client(api: &ApiArgs) -> anyhow::Result<AdminClient> {
+    let token = match &api.admin_token {
+        Some(token) => Some(token.clone()),
+        None => dev_token(&api.router)?,
+    };
+    Ok(AdminClient::new(&api.router, token.as_deref())?)
 }
 
 async fn tenants(args: TenantsArgs) -> anyhow::Result<()> {
@@ -123,17 +190,14 @@ async fn tenants(args: TenantsArgs) -> anyhow::Result<()> {
              pass --yes to confirm"
         );
     }
-    let token = match api.admin_token {
-        Some(token) => Some(token),
-        None => dev_token(&api.router)?,
-    };
-    let client = AdminClient::new(&api.router, token.as_deref())?;
+    let client = client(&api)?;
     let answer = match &command {
         TenantsCommand::List { state } => client.list(state.as_deref()).await?,
         TenantsCommand::Show { id } => client.show(id).await?,
         TenantsCommand::Retry { id } => client.act(id, "retry").await?,
         TenantsCommand::Suspend { id } => client.act(id, "suspend").await?,
         TenantsCommand::Resume { id } => client.act(id, "resume").await?,
+        TenantsCommand::Update { id, force } => client.update(id, *force).await?,
         TenantsCommand::Delete { id, .. } => client.delete(id).await?,
     };
     if api.json {
@@ -157,6 +221,20 @@ async fn tenants(args: TenantsArgs) -> anyhow::Result<()> {
         TenantsCommand::Suspend { .. } | TenantsCommand::Resume { .. } => {
             let tenant = view(answer)?;
             format!("tenant {} is now `{}`", tenant.id, tenant.state)
+        }
+        TenantsCommand::Update { id, .. } => {
+            if answer["updated"] == true {
+                format!(
+                    "tenant {id}'s machine now runs {} (was {})",
+                    answer["tenant"]["image"].as_str().unwrap_or("?"),
+                    answer["previous_image"].as_str().unwrap_or("?")
+                )
+            } else {
+                format!(
+                    "tenant {id} already runs {}; nothing to do (--force updates it anyway)",
+                    answer["tenant"]["image"].as_str().unwrap_or("?")
+                )
+            }
         }
         TenantsCommand::Delete { .. } => {
             let tenant = view(answer)?;

@@ -6,7 +6,7 @@
 //! request. The code path is production's: the router talks HTTP to a Machines API and answers
 //! `fly-replay`. State lives in `./.roost/` (SQLite, the signing key, the admin token, the
 //! volumes, and flylocal's `fly/state.json` with the apps, machines and volumes), so a restart
-//! keeps users, tenants, their machines and their files. Ctrl-C or SIGTERM stops everything,
+//! keeps users, tenants, their machines and their files, on the same ports or others. Ctrl-C or SIGTERM stops everything,
 //! machines included.
 
 mod workspace_bin;
@@ -117,9 +117,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let fly = FlyLocal::start(Listeners { api, edge }, fly_config)?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(roost_router::run(router, state, async {
+    let server = tokio::spawn(roost_router::run(router, state.clone(), async {
         let _ = stop_rx.await;
     }));
+    follow_public_url(&dir, &public_url, &state).await?;
     print_banner(&mcp_url, &token, &admin_token, &dir, &workspace);
 
     let signal = stop_signal().await?;
@@ -132,6 +133,48 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .await
         .context("stopping the local machines")?;
     eprintln!("stopped.");
+    Ok(())
+}
+
+/// The file in the development folder holding the public URL the tenants' machines were last
+/// configured with.
+const PUBLIC_URL_FILE: &str = "public-url";
+
+/// Tenants' machines carry the public URL in their env (it is the issuer and audience of
+/// their tokens). When `roost dev` runs on another port than last time, their configs are
+/// rebuilt from the template (`roost admin rollout --force`, done here) before the new URL is
+/// printed, so its tokens work on every user's workspace.
+async fn follow_public_url(dir: &Path, public_url: &str, state: &AppState) -> anyhow::Result<()> {
+    use roost_router::tenants::TenantState;
+    let file = dir.join(PUBLIC_URL_FILE);
+    let previous = std::fs::read_to_string(&file).ok();
+    if let Some(previous) = previous.as_deref().map(str::trim)
+        && previous != public_url
+    {
+        let store = state.tenants.store();
+        let mut moved = 0;
+        for wanted in [TenantState::Ready, TenantState::Suspended] {
+            let mut after = String::new();
+            loop {
+                let page = store.list_after(Some(wanted), &after, 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.id.clone();
+                for tenant in &page {
+                    match state.provisioner.update_machine(&tenant.id, true).await {
+                        Ok(_) => moved += 1,
+                        Err(e) => eprintln!(
+                            "warning: tenant {} still expects {previous}: {e}",
+                            tenant.id
+                        ),
+                    }
+                }
+            }
+        }
+        if moved > 0 {
+            eprintln!("moved {moved} tenant machine(s) from {previous} to {public_url}");
+        }
+    }
+    std::fs::write(&file, public_url).with_context(|| format!("writing {}", file.display()))?;
     Ok(())
 }
 

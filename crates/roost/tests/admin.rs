@@ -1,13 +1,14 @@
 //! `roost admin` as an operator runs it: the real binary against a router started in this
 //! process. Listing and showing tenants (table and `--json`), suspending and resuming a user
-//! (the router's state changes), retrying a failed tenant, the plain-word errors for a wrong
-//! token, a missing router and a refused change, and `hash-password` producing a hash the
-//! router's argon2 verifies.
+//! (the router's state changes), retrying a failed tenant, rolling the current template out to
+//! every tenant's machine (against flylocal), the plain-word errors for a wrong token, a
+//! missing router and a refused change, and `hash-password` producing a hash the router's
+//! argon2 verifies.
 
 use std::process::{Output, Stdio};
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier as _};
-use roost_router::tenants::{Learned, TenantState, tenant_id_for_user};
+use roost_router::tenants::{TenantState, tenant_id_for_user};
 use roost_router::testing::{TestOptions, TestRouter};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt as _;
@@ -74,46 +75,9 @@ fn failure(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 
-/// A fully provisioned tenant for user `sub`, as the router's own admin tests seed one.
+/// A fully provisioned tenant for user `sub` (no Fly involved).
 async fn ready_tenant(router: &TestRouter, sub: &str) -> String {
-    let store = router.state.tenants.store();
-    let id = tenant_id_for_user(&router.state.settings.app_prefix, sub);
-    store.ensure_for_user(sub, &id).await.unwrap();
-    for (from, to, learned) in [
-        (
-            TenantState::Pending,
-            TenantState::AppCreated,
-            Learned::default(),
-        ),
-        (
-            TenantState::AppCreated,
-            TenantState::VolumeCreated,
-            Learned {
-                volume_id: Some("vol_1".into()),
-                region: Some("lcl".into()),
-                ..Learned::default()
-            },
-        ),
-        (
-            TenantState::VolumeCreated,
-            TenantState::MachineCreated,
-            Learned {
-                machine_id: Some("m1".into()),
-                ..Learned::default()
-            },
-        ),
-        (
-            TenantState::MachineCreated,
-            TenantState::Ready,
-            Learned::default(),
-        ),
-    ] {
-        store
-            .transition(&id, from, to, &learned, None)
-            .await
-            .unwrap();
-    }
-    id
+    roost_router::testing::seed_ready_tenant(&router.state, sub).await
 }
 
 async fn state_of(router: &TestRouter, id: &str) -> TenantState {
@@ -214,6 +178,131 @@ async fn a_failed_tenant_is_shown_with_its_reason_and_retried() {
     assert!(retried.contains("pending"), "{retried}");
     assert_ne!(state_of(&router, &id).await, TenantState::Failed);
     router.stop().await;
+}
+
+/// A flylocal whose workspace image is a sleeping process, so machines start and stay up.
+async fn flylocal() -> (roost_flylocal::FlyLocal, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = roost_flylocal::Config::new(dir.path());
+    config.region = "lcl".to_owned();
+    let mut sleep = roost_flylocal::ImageSpec::new("/bin/sleep");
+    sleep.args = vec!["3600".to_owned()];
+    config
+        .images
+        .insert("registry.fly.io/roost-test:1".to_owned(), sleep);
+    let listeners = roost_flylocal::Listeners {
+        api: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        edge: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    };
+    (
+        roost_flylocal::FlyLocal::start(listeners, config).unwrap(),
+        dir,
+    )
+}
+
+/// Provisions `sub`'s tenant the way a user does: an MCP request with a token.
+async fn provision(router: &TestRouter, sub: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let settings = &router.state.settings;
+    let token = router
+        .key
+        .sign(&roost_token::AccessClaims {
+            iss: settings.issuer.clone(),
+            aud: settings.mcp_url.clone(),
+            sub: sub.to_owned(),
+            tenant: tenant_id_for_user(&settings.app_prefix, sub),
+            scope: "roost:workspace".to_owned(),
+            client_id: "test".to_owned(),
+            iat: now,
+            nbf: now,
+            exp: now + 600,
+            jti: format!("provision-{sub}"),
+        })
+        .unwrap();
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(&router.mcp_url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 307, "{sub}'s tenant is ready");
+}
+
+#[tokio::test]
+async fn a_rollout_updates_every_tenant_machine_and_running_it_again_changes_nothing() {
+    let (fly, _fly_dir) = flylocal().await;
+    let router = TestRouter::start(TestOptions {
+        fly_api_url: fly.api_url(),
+        ..TestOptions::default().arg(format!("--admin-token={ADMIN_TOKEN}"))
+    })
+    .await;
+    for user in ["ann", "ben"] {
+        provision(&router, user).await;
+    }
+    let env = [
+        ("ROOST_ROUTER_URL", router.url.as_str()),
+        ("ROOST_ADMIN_TOKEN", ADMIN_TOKEN),
+    ];
+
+    // Both already run the router's image: nothing to do.
+    let output = stdout(&roost_admin(&["rollout"], &env, "").await);
+    assert!(
+        output.contains("0 updated, 2 already on the current image, 0 failed"),
+        "{output}"
+    );
+    // Forced (a changed size or env in the template): both machines get the config again,
+    // several at a time.
+    let output = stdout(&roost_admin(&["rollout", "--force", "--parallel", "3"], &env, "").await);
+    assert!(
+        output.contains("2 updated, 0 already on the current image, 0 failed"),
+        "{output}"
+    );
+    let ann = tenant_id_for_user(&router.state.settings.app_prefix, "ann");
+    assert!(
+        output.contains(&format!(
+            "updated {ann}: registry.fly.io/roost-test:1 -> registry.fly.io/roost-test:1"
+        )),
+        "{output}"
+    );
+
+    // One tenant by hand, and one that has no machine.
+    let output = stdout(&tenants(&router, &["update", &ann]).await);
+    assert!(output.contains("already runs"), "{output}");
+    let ghost = ready_tenant(&router, "ghost").await;
+    let output = tenants(&router, &["update", &ghost, "--force"]).await;
+    let error = failure(&output);
+    assert!(error.contains("Fly did not do it"), "{error}");
+
+    // Two tenants whose machines are gone: the rollout stops at the first, unless told not to.
+    let other_ghost = ready_tenant(&router, "other-ghost").await;
+    let output = roost_admin(&["rollout"], &env, "").await;
+    let error = failure(&output);
+    assert!(error.contains("1 tenants were not updated"), "{error}");
+    let listed = String::from_utf8(output.stdout).unwrap();
+    let first = std::cmp::min(&ghost, &other_ghost);
+    assert!(listed.contains(&format!("not updated {first}")), "{listed}");
+    assert!(
+        listed.contains("1 failed") && listed.contains("not tried"),
+        "{listed}"
+    );
+    let output = roost_admin(&["rollout", "--keep-going", "--parallel", "2"], &env, "").await;
+    let error = failure(&output);
+    assert!(error.contains("2 tenants were not updated"), "{error}");
+    let listed = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        listed.contains(&format!("not updated {ghost}"))
+            && listed.contains(&format!("not updated {other_ghost}"))
+            && !listed.contains("not tried"),
+        "{listed}"
+    );
+    router.stop().await;
+    fly.shutdown().await.unwrap();
 }
 
 #[tokio::test]

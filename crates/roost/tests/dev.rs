@@ -1,6 +1,7 @@
 //! `roost dev` as a developer runs it: it prints a working MCP URL, keeps its signing key in
 //! the development folder across restarts, answers `roost admin` out of the box, stops on
-//! Ctrl-C or SIGTERM (machines included), and a restart serves each user's earlier files.
+//! Ctrl-C or SIGTERM (machines included), and a restart, on the same ports or others, serves
+//! each user's earlier files.
 
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
@@ -346,4 +347,21 @@ async fn sigterm_stops_the_machines_and_a_restart_serves_the_users_files() {
     assert!(text.contains("written before the restart"), "{text}");
     assert!(interrupt_and_wait(child).success());
     assert!(machine_processes_of(&dir_path).is_empty());
+
+    // Third run on other ports: a new MCP URL, so a new issuer and audience. The user's
+    // machine is reconfigured for it before the URL is printed, and their file is there.
+    let (child, third_url, token) = start_with(&dir_path, &workspace, (free_port(), free_port()));
+    let _guard = StopOnPanic(child.id());
+    assert_ne!(third_url, mcp_url);
+    let (error, text) = call_tool(
+        &client,
+        &third_url,
+        &token,
+        "read_file",
+        serde_json::json!({"path": "notes/kept.txt"}),
+    )
+    .await;
+    assert!(!error, "{text}");
+    assert!(text.contains("written before the restart"), "{text}");
+    assert!(interrupt_and_wait(child).success());
 }

@@ -24,7 +24,7 @@ fn claims(offset_nbf: i64, lifetime: i64) -> AccessClaims {
 fn gate(key: &SigningKey) -> TokenGate {
     let mut verifier = Verifier::new(ISSUER, AUDIENCE);
     verifier.add_jwk(&key.public_jwk()).unwrap();
-    TokenGate::new(verifier, 100, HotPathMetrics::new())
+    TokenGate::new(verifier, 100, RevokedTokens::new(), HotPathMetrics::new())
 }
 
 fn digest(token: &str) -> [u8; 32] {
@@ -50,6 +50,20 @@ fn a_valid_token_yields_its_claims_and_is_remembered() {
         Arc::ptr_eq(&first, &again),
         "the second check is served from the cache"
     );
+}
+
+#[test]
+fn a_token_revoked_after_its_verdict_was_cached_is_refused() {
+    let key = SigningKey::generate();
+    let gate = gate(&key);
+    let issued = claims(0, 600);
+    let token = key.sign(&issued).unwrap();
+    assert!(gate.check_token(&token).is_ok());
+    gate.revoked.revoke(&issued.jti, issued.exp);
+    assert_eq!(gate.check_token(&token), Err(AuthError::Revoked));
+    // Another token of the same user is unaffected.
+    let other = key.sign(&claims(0, 600)).unwrap();
+    assert!(gate.check_token(&other).is_ok());
 }
 
 #[test]

@@ -39,9 +39,15 @@ pub struct OAuthConfig {
     #[arg(long, env = "ROOST_OAUTH_CLIENTS", hide_env_values = true)]
     pub oauth_clients: Option<String>,
 
-    /// Lifetime of access tokens. Short on purpose: they cannot be revoked before they expire.
+    /// Lifetime of access tokens. Workspaces check only the signature and `exp`, so keep it
+    /// short; the router also refuses revoked tokens (see --revocation-poll).
     #[arg(long, env = "ROOST_ACCESS_TOKEN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub access_token_ttl: Duration,
+
+    /// How often the router looks in the database for access tokens other routers revoked.
+    /// A revocation applies at once on the router that made it, and within this on the others.
+    #[arg(long, env = "ROOST_REVOCATION_POLL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub revocation_poll: Duration,
 
     /// Lifetime of refresh tokens (each use rotates the token and restarts this clock).
     #[arg(long, env = "ROOST_REFRESH_TOKEN_TTL", default_value = "30d", value_parser = humantime::parse_duration)]
@@ -211,6 +217,8 @@ pub struct OAuthSettings {
     pub secure_cookies: bool,
     /// Access-token lifetime.
     pub access_token_ttl: Duration,
+    /// How often other routers' revocations are polled.
+    pub revocation_poll: Duration,
     /// Refresh-token lifetime.
     pub refresh_token_ttl: Duration,
     /// Concurrent-refresh grace window.
@@ -256,6 +264,7 @@ impl std::fmt::Debug for OAuthSettings {
             .field("issuer", &self.issuer)
             .field("secure_cookies", &self.secure_cookies)
             .field("access_token_ttl", &self.access_token_ttl)
+            .field("revocation_poll", &self.revocation_poll)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_grace", &self.refresh_grace)
             .field("code_ttl", &self.code_ttl)
@@ -314,6 +323,12 @@ impl OAuthConfig {
             if value < Duration::from_secs(1) {
                 return Err(invalid(var, "must be at least 1s"));
             }
+        }
+        if self.revocation_poll.is_zero() {
+            return Err(invalid(
+                "ROOST_REVOCATION_POLL",
+                "must be more than 0s, e.g. 5s",
+            ));
         }
         if self.code_ttl > Duration::from_secs(600) {
             return Err(invalid(
@@ -441,6 +456,7 @@ impl OAuthConfig {
             issuer: issuer.to_owned(),
             secure_cookies,
             access_token_ttl: self.access_token_ttl,
+            revocation_poll: self.revocation_poll,
             refresh_token_ttl: self.refresh_token_ttl,
             refresh_grace: self.refresh_grace,
             code_ttl: self.code_ttl,

@@ -1,8 +1,8 @@
-//! Token revocation (RFC 7009). Revoking a refresh token revokes its whole family (the
-//! grant). Access tokens are self-contained JWTs and expire within `ROOST_ACCESS_TOKEN_TTL`;
-//! revoking one is accepted and has no further effect (RFC 7009 §2: the server MAY decline to
-//! revoke a token type, and a client cannot tell). Unknown tokens get the same 200 (§2.2), so
-//! the endpoint is no oracle for which tokens exist.
+//! Token revocation (RFC 7009). Revoking a refresh token revokes its whole family (the grant:
+//! its refresh tokens and the access tokens issued from it). Revoking an access token revokes
+//! that token alone: the router refuses it from then on (`crate::auth::RevokedTokens`).
+//! Unknown tokens, and tokens of another client, get the same 200 (§2.2), so the endpoint is
+//! no oracle for which tokens exist.
 
 use std::collections::HashMap;
 
@@ -52,8 +52,22 @@ async fn handle(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
-    // Refresh tokens are opaque; an access token (a JWT, with dots) is left to expire.
-    if !token.contains('.') {
+    // Refresh tokens are opaque; access tokens are JWTs, with dots.
+    if token.contains('.') {
+        // Only a genuine, unexpired token of this client can be revoked; anything else has
+        // nothing left to revoke.
+        if let Ok(claims) = state.gate.verifier().verify(token)
+            && claims.client_id == client.client_id
+        {
+            state
+                .oauth
+                .store()
+                .revoke_access_token(&claims.jti, claims.exp)
+                .await
+                .map_err(|e| server_error("revoking a token failed", &e))?;
+            tracing::info!(client_id = %client.client_id, "revoked an access token on the client's request");
+        }
+    } else {
         let revoked = state
             .oauth
             .store()

@@ -14,7 +14,10 @@ use sqlx::Row as _;
 use subtle::ConstantTimeEq as _;
 
 use super::clients::Client;
+use crate::auth::RevokedTokens;
 use crate::db::{Db, now_ms};
+
+mod access;
 
 /// A database failure (the detail is logged by the caller, never shown).
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +121,7 @@ pub struct CodeGrant {
 pub enum Redeemed {
     /// First use.
     Fresh(CodeGrant),
-    /// The code was already used: its family has now been revoked.
+    /// The code was already used: its family, and the tokens issued from it, are now revoked.
     Replayed,
     /// No such code.
     Unknown,
@@ -148,16 +151,17 @@ pub enum Refreshed {
     Invalid,
 }
 
-/// The OAuth tables. Cheap to clone.
+/// The OAuth tables, and this router's set of revoked access tokens they feed. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct OAuthStore {
     db: Db,
+    revoked: RevokedTokens,
 }
 
 impl OAuthStore {
-    /// A store over `db`.
-    pub fn new(db: Db) -> Self {
-        OAuthStore { db }
+    /// A store over `db` that adds the access tokens it revokes to `revoked`.
+    pub fn new(db: Db, revoked: RevokedTokens) -> Self {
+        OAuthStore { db, revoked }
     }
 
     /// The database (for the sign-in store).
@@ -348,8 +352,11 @@ impl OAuthStore {
         }
     }
 
-    /// Revokes every refresh token of a family.
+    /// Revokes a family: every refresh token in it, and every access token issued from it.
     pub async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
+        // The family first: a token being issued concurrently checks it after recording its
+        // access token (see `token::issue`), so either it sees the family revoked or its
+        // token's row exists by the time the update below runs.
         sqlx::query(
             "UPDATE oauth_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         )
@@ -357,7 +364,7 @@ impl OAuthStore {
         .bind(family_id)
         .execute(self.db.pool())
         .await?;
-        Ok(())
+        self.revoke_family_access_tokens(family_id).await
     }
 
     /// Stores a new refresh token of `family_id`.

@@ -4,7 +4,8 @@
 //!
 //! Access tokens: EdDSA JWTs, `aud` = the MCP URL, `sub` = the user, `tenant` = the user's
 //! tenant id (its row is created here if the user has none, so the claim is right before the
-//! machine exists), `scope`, `client_id`, lifetime `ROOST_ACCESS_TOKEN_TTL`.
+//! machine exists), `scope`, `client_id`, lifetime `ROOST_ACCESS_TOKEN_TTL`. Each one's `jti`
+//! is recorded with its family, so revoking the family revokes it too.
 //! Refresh tokens: opaque, stored hashed, rotated on every use; see [`OAuthStore::use_refresh`]
 //! for reuse detection and the grace window.
 //!
@@ -352,12 +353,27 @@ async fn issue(
     let access_token = key
         .sign(&claims)
         .map_err(|e| server_error("signing an access token failed", &e))?;
+    let store = oauth.store();
+    store
+        .record_access_token(&claims.jti, family_id, claims.exp)
+        .await
+        .map_err(|e| server_error("recording an access token failed", &e))?;
     let refresh_token = random_token();
-    oauth
-        .store()
+    store
         .insert_refresh(&refresh_token, family_id, settings.refresh_token_ttl)
         .await
         .map_err(|e| server_error("storing a refresh token failed", &e))?;
+    // Checked after the token's row exists: a family revoked concurrently (a replayed code)
+    // either shows here, or its revocation finds the row (`OAuthStore::revoke_family`).
+    if store
+        .family_revoked(family_id)
+        .await
+        .map_err(|e| server_error("checking a grant failed", &e))?
+    {
+        return Err(OAuthError::InvalidGrant(
+            "this sign-in was revoked while its tokens were being issued; authorize again".into(),
+        ));
+    }
     tracing::info!(client_id = %client.client_id, user = %user_id, tenant = %claims.tenant, scope, "issued tokens");
     let mut response = Json(serde_json::json!({
         "access_token": access_token,

@@ -60,6 +60,7 @@ fn route() -> Route {
         app_name: "roost-u-t1".to_owned(),
         machine_id: Some("m1".to_owned()),
         replay_body: axum::body::Bytes::new(),
+        updated_at_ms: 0,
     }
 }
 

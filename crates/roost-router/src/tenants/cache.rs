@@ -3,7 +3,10 @@
 //!
 //! Writers keep it fresh: everything in this router that changes a tenant calls
 //! [`Tenants::remember`] (or [`Tenants::invalidate`]) with the new row. Changes made by another
-//! router sharing PostgreSQL are picked up when the entry's time-to-live runs out.
+//! router sharing PostgreSQL are picked up by a poll of recently updated rows
+//! ([`Tenants::forget_changed_since`], every `ROOST_TENANT_POLL` from `server::run`), with the
+//! entry's
+//! time-to-live as a backstop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +32,8 @@ pub struct Route {
     pub machine_id: Option<String>,
     /// The `fly-replay` JSON body for this tenant, built once so a request only clones it.
     pub replay_body: Bytes,
+    /// The row's `updated_at` (ms): a newer row in the database replaces this entry.
+    pub updated_at_ms: i64,
 }
 
 /// Tenants as the request path sees them: the store plus a bounded cache. Cheap to clone.
@@ -98,6 +103,24 @@ impl Tenants {
         self.cache.invalidate(id);
     }
 
+    /// Forgets every cached tenant whose row changed after it was cached, looking at the rows
+    /// updated since `since` (ms); returns how many were forgotten. This is how a change made
+    /// by another router (a suspension, a deletion) reaches this one.
+    pub async fn forget_changed_since(&self, since: i64) -> Result<usize, StoreError> {
+        let mut forgotten = 0;
+        for (id, updated_at_ms) in self.store.changed_since(since).await? {
+            if self
+                .cache
+                .get(&id)
+                .is_some_and(|route| route.updated_at_ms < updated_at_ms)
+            {
+                self.cache.invalidate(&id);
+                forgotten += 1;
+            }
+        }
+        Ok(forgotten)
+    }
+
     fn route_of(&self, tenant: &Tenant) -> Route {
         let replay = Replay::to_app(&tenant.app_name)
             .timeout(self.replay_timeout)
@@ -116,6 +139,7 @@ impl Tenants {
             app_name: tenant.app_name.clone(),
             machine_id: tenant.machine_id.clone(),
             replay_body,
+            updated_at_ms: tenant.updated_at.timestamp_millis(),
         }
     }
 }

@@ -332,6 +332,19 @@ impl TenantStore {
         }
     }
 
+    /// Records that tenant `id`'s machine now runs `image` (after a config update).
+    pub async fn record_image(&self, id: &str, image: &str) -> Result<Tenant, StoreError> {
+        sqlx::query("UPDATE tenants SET image = $1, updated_at = $2 WHERE id = $3")
+            .bind(image)
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.db.pool())
+            .await?;
+        self.get(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.to_owned()))
+    }
+
     /// Claims tenant `id` for provisioning by `owner` for `ttl`. Succeeds when nobody holds
     /// the claim, `owner` already does (a renewal), or the holder's claim has expired (it
     /// crashed). Returns whether `owner` now holds it.
@@ -403,6 +416,38 @@ impl TenantStore {
             .fetch_all(self.db.pool())
             .await?;
         rows.iter().map(tenant_from_row).collect()
+    }
+
+    /// Up to `limit` tenants (in `state`, if given) whose ids sort after `after`, in id order:
+    /// a stable way to page through every tenant while tenants come and go.
+    pub async fn list_after(
+        &self,
+        state: Option<TenantState>,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<Tenant>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tenants WHERE ($1 IS NULL OR state = $1) AND id > $2 \
+             ORDER BY id LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(state.map(TenantState::as_str))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    /// The id and `updated_at` (ms) of every tenant updated at or after `since` (ms).
+    pub async fn changed_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT id, updated_at FROM tenants WHERE updated_at >= $1")
+            .bind(since)
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("updated_at")?)))
+            .collect()
     }
 
     /// How many tenants are in each state (states with none are left out).

@@ -360,6 +360,20 @@ pub async fn exchange(
         .unwrap()
 }
 
+/// An authorization code for `alice` with a fresh client: (client id, code, PKCE verifier).
+pub async fn code(router: &TestRouter) -> (String, String, String) {
+    let client_id = register(router, &[REDIRECT]).await;
+    let (verifier, challenge) = pkce();
+    let location = authorize_with_consent(
+        router,
+        &Browser::default(),
+        &authorize_url(router, &client_id, &challenge, &[]),
+        "alice",
+    )
+    .await;
+    (client_id, query(&location)["code"].clone(), verifier)
+}
+
 /// Refreshes as a public client.
 pub async fn refresh(
     router: &TestRouter,

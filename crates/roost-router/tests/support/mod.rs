@@ -11,7 +11,7 @@ use roost_flylocal::{Config as FlyConfig, FlyLocal, ImageSpec, Listeners};
 use roost_router::AppState;
 use roost_router::config::Config;
 use roost_router::proxy::FlyLocalNetwork;
-use roost_router::tenants::{Learned, TenantState, tenant_id_for_user};
+use roost_router::tenants::tenant_id_for_user;
 use roost_token::{AccessClaims, SigningKey};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -31,6 +31,8 @@ pub struct Options {
     pub instance_id: Option<String>,
     pub provision_wait: Duration,
     pub key: Option<SigningKey>,
+    /// The workspace image of new tenants (`--user-image`).
+    pub image: String,
     /// More router flags.
     pub args: Vec<String>,
 }
@@ -49,6 +51,7 @@ impl Options {
             instance_id: None,
             provision_wait: Duration::from_secs(30),
             key: None,
+            image: IMAGE.to_owned(),
             args: Vec::new(),
         }
     }
@@ -79,7 +82,7 @@ impl TestRouter {
             format!("--fly-api-url={}", options.fly_api_url),
             format!("--data-dir={}", dir.path().display()),
             format!("--user-template={TEMPLATE}"),
-            format!("--user-image={IMAGE}"),
+            format!("--user-image={}", options.image),
             format!("--tenant-region={REGION}"),
             format!("--provision-wait={}s", options.provision_wait.as_secs()),
             "--log-format=text".to_owned(),
@@ -157,43 +160,7 @@ impl TestRouter {
 
     /// A tenant that is already fully provisioned (no Fly involved).
     pub async fn seed_ready_tenant(&self, sub: &str) -> String {
-        let store = self.state.tenants.store();
-        let id = self.tenant_of(sub);
-        store.ensure_for_user(sub, &id).await.unwrap();
-        for (from, to, learned) in [
-            (
-                TenantState::Pending,
-                TenantState::AppCreated,
-                Learned::default(),
-            ),
-            (
-                TenantState::AppCreated,
-                TenantState::VolumeCreated,
-                Learned {
-                    volume_id: Some("vol_1".into()),
-                    ..Learned::default()
-                },
-            ),
-            (
-                TenantState::VolumeCreated,
-                TenantState::MachineCreated,
-                Learned {
-                    machine_id: Some("m1".into()),
-                    ..Learned::default()
-                },
-            ),
-            (
-                TenantState::MachineCreated,
-                TenantState::Ready,
-                Learned::default(),
-            ),
-        ] {
-            store
-                .transition(&id, from, to, &learned, None)
-                .await
-                .unwrap();
-        }
-        id
+        roost_router::testing::seed_ready_tenant(&self.state, sub).await
     }
 
     pub async fn mcp(&self, token: Option<&str>) -> reqwest::Response {

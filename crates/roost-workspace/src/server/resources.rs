@@ -20,8 +20,7 @@ use crate::tools::files::Files;
 /// The URI scheme prefix of workspace files.
 pub const PREFIX: &str = "workspace:///";
 
-/// How many files `resources/list` returns at most (a workspace can be large; the template
-/// lets a client read any file by path).
+/// How many files one `resources/list` page holds; `nextCursor` leads to the next page.
 pub const LIST_LIMIT: usize = 1000;
 
 /// The resource URI of a workspace-relative path.
@@ -71,11 +70,18 @@ pub fn path_of(uri: &str) -> Option<String> {
     (!path.is_empty()).then_some(path)
 }
 
-/// `resources/list`: the workspace's files (per-user data: never publicly cacheable).
-pub async fn list(files: &Files) -> Result<ListResourcesResult, ErrorData> {
-    let infos = files.list_all(LIST_LIMIT).await.map_err(|e| {
+/// `resources/list`: the workspace's files, [`LIST_LIMIT`] per page (per-user data: never
+/// publicly cacheable). The cursor is the last path of the previous page, base64url-encoded:
+/// opaque to clients, as MCP's pagination asks, and stable while files come and go.
+pub async fn list(files: &Files, cursor: Option<&str>) -> Result<ListResourcesResult, ErrorData> {
+    let after = cursor.map(path_of_cursor).transpose()?;
+    let (infos, more) = files.list_page(after, LIST_LIMIT).await.map_err(|e| {
         ErrorData::internal_error(format!("listing the workspace failed: {e}"), None)
     })?;
+    let next_cursor = more
+        .then(|| infos.last())
+        .flatten()
+        .map(|last| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&last.path));
     let resources = infos
         .into_iter()
         .map(|info| {
@@ -87,9 +93,27 @@ pub async fn list(files: &Files) -> Result<ListResourcesResult, ErrorData> {
             resource
         })
         .collect();
-    Ok(ListResourcesResult::with_all_items(resources)
+    let mut result = ListResourcesResult::with_all_items(resources)
         .with_ttl_ms(0)
-        .with_cache_scope(CacheScope::Private))
+        .with_cache_scope(CacheScope::Private);
+    result.next_cursor = next_cursor;
+    Ok(result)
+}
+
+/// The path a `resources/list` cursor stands for; a cursor this server did not give is an
+/// invalid parameter (MCP pagination: -32602).
+fn path_of_cursor(cursor: &str) -> Result<String, ErrorData> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|path| !path.is_empty())
+        .ok_or_else(|| {
+            ErrorData::invalid_params(
+                "the cursor is not one this server gave: list again without a cursor",
+                None,
+            )
+        })
 }
 
 /// `resources/templates/list`: any workspace path.

@@ -6,9 +6,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use url::Url;
 
-/// How long one admin request may take. Every admin action answers at once (provisioning and
-/// deletion continue in the router), so a slow answer means a stuck router.
-const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long one admin request may take. Provisioning and deletion continue in the router, so
+/// most actions answer at once; the slowest is an update of a running machine, which waits up
+/// to a minute for it to restart on the new image.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// Why an admin request failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,9 @@ pub enum ClientError {
     /// 400/409: the router explained why not.
     #[error("the router refused: {0}")]
     Rejected(String),
+    /// 502: the router could not get Fly to do it.
+    #[error("Fly did not do it: {0}")]
+    Upstream(String),
     /// Anything else.
     #[error("the router answered {status}: {message}")]
     Unexpected {
@@ -103,6 +107,25 @@ impl AdminClient {
             url.query_pairs_mut().append_pair("state", state);
         }
         self.send(Method::GET, url, None).await
+    }
+
+    /// `GET /admin/v1/tenants?after=…[&state=…]`: the next page in id order.
+    pub async fn list_after(&self, state: Option<&str>, after: &str) -> Result<Value, ClientError> {
+        let mut url = self.url(&["tenants"]);
+        url.query_pairs_mut().append_pair("after", after);
+        if let Some(state) = state {
+            url.query_pairs_mut().append_pair("state", state);
+        }
+        self.send(Method::GET, url, None).await
+    }
+
+    /// `POST /admin/v1/tenants/{id}/update[?force=true]`.
+    pub async fn update(&self, id: &str, force: bool) -> Result<Value, ClientError> {
+        let mut url = self.url(&["tenants", id, "update"]);
+        if force {
+            url.query_pairs_mut().append_pair("force", "true");
+        }
+        self.send(Method::POST, url, Some(id)).await
     }
 
     /// `GET /admin/v1/tenants/{id}`.
@@ -187,6 +210,7 @@ impl AdminClient {
                 _ => ClientError::NoAdminApi(origin),
             },
             StatusCode::BAD_REQUEST | StatusCode::CONFLICT => ClientError::Rejected(message),
+            StatusCode::BAD_GATEWAY => ClientError::Upstream(message),
             status => ClientError::Unexpected { status, message },
         })
     }

@@ -110,28 +110,53 @@ impl Files {
     /// Every regular file in the workspace (symlinks and `.git` internals excluded), sorted by
     /// path, at most `limit`.
     pub async fn list_all(&self, limit: usize) -> Result<Vec<FileInfo>, FileError> {
+        Ok(self.list_page(None, limit).await?.0)
+    }
+
+    /// The next `limit` files (as [`Files::list_all`] orders them) after the file `after`, and
+    /// whether more follow. `after` need not exist any more: paging goes on from where it
+    /// would sort, so files added or deleted between pages do not derail it.
+    pub async fn list_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<FileInfo>, bool), FileError> {
         self.blocking(move |dir| {
             let mut files = Vec::new();
+            let mut more = false;
             walk(dir, &WsPath::root(), true, &mut |_, entry| {
+                if entry.kind != EntryKind::File
+                    || after
+                        .as_deref()
+                        .is_some_and(|after| !walks_after(&entry.path, after))
+                {
+                    return true;
+                }
                 if files.len() == limit {
+                    more = true;
                     return false;
                 }
-                if entry.kind == EntryKind::File {
-                    let mime = mime_guess::from_path(&entry.path)
-                        .first_or_octet_stream()
-                        .to_string();
-                    files.push(FileInfo {
-                        path: entry.path,
-                        size: entry.size.unwrap_or(0),
-                        mime,
-                    });
-                }
+                let mime = mime_guess::from_path(&entry.path)
+                    .first_or_octet_stream()
+                    .to_string();
+                files.push(FileInfo {
+                    path: entry.path,
+                    size: entry.size.unwrap_or(0),
+                    mime,
+                });
                 true
             })?;
-            Ok(files)
+            Ok((files, more))
         })
         .await
     }
+}
+
+/// Whether [`walk`] visits `path` after `after`. The walk sorts each folder's names and goes
+/// depth-first, which is the order of the paths' components compared one by one (not of the
+/// path strings: `a/b` comes before `a-c`, though `-` sorts before `/`).
+fn walks_after(path: &str, after: &str) -> bool {
+    path.split('/').cmp(after.split('/')) == std::cmp::Ordering::Greater
 }
 
 /// Folders a recursive walk shows but does not enter: version-control internals are thousands

@@ -57,6 +57,46 @@ async fn list_of_a_file_or_missing_folder_is_an_error() {
 }
 
 #[tokio::test]
+async fn pages_follow_the_walk_order_and_survive_a_deleted_cursor_file() {
+    let fx = Fixture::new();
+    // `a/…` walks before `a-c` (the folder `a` sorts first), though "a-c" < "a/b" as strings.
+    for path in ["a/b", "a/a", "a-c", "z", "m/n/o"] {
+        fx.put(path, "x");
+    }
+    let all: Vec<String> = fx
+        .files
+        .list_all(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(all, ["a/a", "a/b", "a-c", "m/n/o", "z"]);
+
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, more) = fx.files.list_page(after.clone(), 2).await.unwrap();
+        paged.extend(page.iter().map(|f| f.path.clone()));
+        if !more {
+            break;
+        }
+        after = page.last().map(|f| f.path.clone());
+    }
+    assert_eq!(paged, all, "every file exactly once, in order");
+
+    // The file a cursor names is deleted before the next page: paging goes on after it.
+    std::fs::remove_file(fx.root().join("a-c")).unwrap();
+    let (page, more) = fx
+        .files
+        .list_page(Some("a-c".to_owned()), 10)
+        .await
+        .unwrap();
+    let rest: Vec<&str> = page.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!((rest, more), (vec!["m/n/o", "z"], false));
+}
+
+#[tokio::test]
 async fn list_all_gives_every_file_with_a_mime_type() {
     let fx = Fixture::new();
     fx.put("notes/todo.md", "x");
