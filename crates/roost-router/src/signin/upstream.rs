@@ -88,6 +88,34 @@ fn flow_cookie_matches(state: &AppState, jar: &CookieJar, value: &str) -> bool {
         .is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(value.as_bytes())))
 }
 
+fn unknown_provider(state: &AppState, why: &str) -> Response {
+    state
+        .oauth
+        .pages()
+        .error(StatusCode::NOT_FOUND, "Unknown sign-in provider", why, None)
+}
+
+/// The pending authorization request a provider's start link names, if this browser started
+/// it; otherwise the page that says why the sign-in can't go on. Starting an upstream sign-in
+/// for another browser's request would let an attacker sign a victim into the attacker's
+/// account.
+async fn this_browsers_request(
+    state: &AppState,
+    jar: &CookieJar,
+    request: Option<String>,
+) -> Result<String, Response> {
+    let Some(request) = request else {
+        return Err(expired(state));
+    };
+    let binding = state.oauth.signin().sessions.request_binding(jar);
+    match state.oauth.store().pending(&request).await {
+        Ok(Some((_, guard))) if guard.same_browser(binding) => Ok(request),
+        Ok(Some(_)) => Err(forged(state)),
+        Ok(None) => Err(expired(state)),
+        Err(e) => Err(internal(state, "reading a pending request failed", &e)),
+    }
+}
+
 pub(super) async fn oidc_start(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -96,22 +124,12 @@ pub(super) async fn oidc_start(
 ) -> Response {
     let signin = state.oauth.signin().clone();
     let Some(provider) = signin.oidc.iter().find(|p| p.id() == id) else {
-        return state.oauth.pages().error(
-            StatusCode::NOT_FOUND,
-            "Unknown sign-in provider",
-            "This server has no such sign-in provider.",
-            None,
-        );
+        return unknown_provider(&state, "This server has no such sign-in provider.");
     };
-    let Some(request) = q.request else {
-        return expired(&state);
+    let request = match this_browsers_request(&state, &jar, q.request).await {
+        Ok(request) => request,
+        Err(page) => return page,
     };
-    match state.oauth.store().pending(&request).await {
-        Ok(Some((_, guard))) if guard.same_browser(signin.sessions.request_binding(&jar)) => {}
-        Ok(Some(_)) => return forged(&state),
-        Ok(None) => return expired(&state),
-        Err(e) => return internal(&state, "reading a pending request failed", &e),
-    }
     let callback = format!("{}/signin/callback/oidc/{id}", signin.public_url);
     let started = match provider.start(&callback).await {
         Ok(started) => started,
@@ -242,22 +260,12 @@ pub(super) async fn github_start(
 ) -> Response {
     let signin = state.oauth.signin().clone();
     let Some(github) = &signin.github else {
-        return state.oauth.pages().error(
-            StatusCode::NOT_FOUND,
-            "Unknown sign-in provider",
-            "This server does not sign in with GitHub.",
-            None,
-        );
+        return unknown_provider(&state, "This server does not sign in with GitHub.");
     };
-    let Some(request) = q.request else {
-        return expired(&state);
+    let request = match this_browsers_request(&state, &jar, q.request).await {
+        Ok(request) => request,
+        Err(page) => return page,
     };
-    match state.oauth.store().pending(&request).await {
-        Ok(Some((_, guard))) if guard.same_browser(signin.sessions.request_binding(&jar)) => {}
-        Ok(Some(_)) => return forged(&state),
-        Ok(None) => return expired(&state),
-        Err(e) => return internal(&state, "reading a pending request failed", &e),
-    }
     let flow_state = random_token();
     let verifier = random_token();
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
