@@ -207,16 +207,9 @@ async fn asking_for_run_command_shows_its_own_consent_line_and_steps_up() {
 #[tokio::test]
 async fn a_user_who_cancels_sends_access_denied_back_to_the_client() {
     let router = router().await;
-    let client_id = register(&router, &[REDIRECT]).await;
-    let browser = Browser::default();
-    let (_, challenge) = pkce();
-    let consent = consent_page(
-        &router,
-        &browser,
-        &authorize_url(&router, &client_id, &challenge, &[]),
-        "alice",
-    )
-    .await;
+    let AtConsent {
+        browser, consent, ..
+    } = alice_at_consent(&router).await;
     let denied = browser
         .post(
             &format!("{}/oauth/authorize/consent", router.url),
@@ -405,16 +398,12 @@ async fn revoking_a_refresh_token_ends_the_grant() {
 #[tokio::test]
 async fn not_you_signs_out_and_lets_another_user_sign_in_for_the_same_request() {
     let router = router().await;
-    let client_id = register(&router, &[REDIRECT]).await;
-    let browser = Browser::default();
-    let (verifier, challenge) = pkce();
-    let consent = consent_page(
-        &router,
-        &browser,
-        &authorize_url(&router, &client_id, &challenge, &[]),
-        "alice",
-    )
-    .await;
+    let AtConsent {
+        client_id,
+        browser,
+        verifier,
+        consent,
+    } = alice_at_consent(&router).await;
     assert!(consent.body.contains("Not you?"));
     let out = browser
         .post(

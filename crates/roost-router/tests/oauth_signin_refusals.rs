@@ -10,16 +10,12 @@ use serde_json::Value;
 #[tokio::test]
 async fn a_forged_consent_post_without_the_csrf_token_changes_nothing() {
     let router = router().await;
-    let client_id = register(&router, &[REDIRECT]).await;
-    let browser = Browser::default();
-    let (_, challenge) = pkce();
-    let consent = consent_page(
-        &router,
-        &browser,
-        &authorize_url(&router, &client_id, &challenge, &[]),
-        "alice",
-    )
-    .await;
+    let AtConsent {
+        client_id,
+        browser,
+        consent,
+        ..
+    } = alice_at_consent(&router).await;
     let request = hidden(&consent.body, "request");
     for csrf in [
         "",
@@ -114,16 +110,9 @@ async fn a_sign_in_post_from_another_browser_is_refused() {
 #[tokio::test]
 async fn a_consent_post_without_the_request_cookie_is_refused() {
     let router = router().await;
-    let client_id = register(&router, &[REDIRECT]).await;
-    let browser = Browser::default();
-    let (_, challenge) = pkce();
-    let consent = consent_page(
-        &router,
-        &browser,
-        &authorize_url(&router, &client_id, &challenge, &[]),
-        "alice",
-    )
-    .await;
+    let AtConsent {
+        browser, consent, ..
+    } = alice_at_consent(&router).await;
     let form = [
         ("request", hidden(&consent.body, "request")),
         ("csrf", hidden(&consent.body, "csrf")),
@@ -341,16 +330,12 @@ async fn rate_limiters_forget_addresses_that_went_quiet() {
 #[tokio::test]
 async fn an_unreadable_earlier_consent_is_not_overwritten() {
     let router = router().await;
-    let client_id = register(&router, &[REDIRECT]).await;
-    let browser = Browser::default();
-    let (_, challenge) = pkce();
-    let consent = consent_page(
-        &router,
-        &browser,
-        &authorize_url(&router, &client_id, &challenge, &[]),
-        "alice",
-    )
-    .await;
+    let AtConsent {
+        client_id,
+        browser,
+        consent,
+        ..
+    } = alice_at_consent(&router).await;
     assert_eq!(consent.status, 200);
     // While the page is open, the earlier grant becomes unreadable (a value that is not text).
     let user = sqlx::query_scalar::<_, String>(

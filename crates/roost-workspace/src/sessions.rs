@@ -207,14 +207,17 @@ mod tests {
 
     use super::*;
 
-    async fn store() -> SqliteSessionStore {
-        // One connection: every connection to `:memory:` is a separate database.
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+    /// One connection: every connection to `:memory:` is a separate database.
+    async fn memory_pool() -> SqlitePool {
+        sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
             .connect("sqlite::memory:")
             .await
-            .unwrap();
-        SqliteSessionStore::open(pool).await.unwrap()
+            .unwrap()
+    }
+
+    async fn store() -> SqliteSessionStore {
+        SqliteSessionStore::open(memory_pool().await).await.unwrap()
     }
 
     fn state() -> SessionState {
@@ -236,11 +239,7 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_unused_for_the_retention_are_forgotten_at_start_and_used_ones_kept() {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
+        let pool = memory_pool().await;
         let store = SqliteSessionStore::open(pool.clone()).await.unwrap();
         for id in ["old", "rebuilt", "recent"] {
             store.store(id, &state()).await.unwrap();
@@ -266,11 +265,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_table_from_before_used_at_gets_the_column_and_keeps_its_sessions() {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
+        let pool = memory_pool().await;
         sqlx::query(
             "CREATE TABLE mcp_sessions (id TEXT PRIMARY KEY NOT NULL, state TEXT NOT NULL, \
              subject TEXT, created_at INTEGER NOT NULL DEFAULT (unixepoch()))",

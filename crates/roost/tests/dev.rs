@@ -185,6 +185,20 @@ fn workspace_bin() -> std::path::PathBuf {
     path
 }
 
+/// The file the first run wrote is there, read through `mcp_url` with a token for it.
+async fn assert_kept_file_reads_back(client: &reqwest::Client, mcp_url: &str, token: &str) {
+    let (error, text) = call_tool(
+        client,
+        mcp_url,
+        token,
+        "read_file",
+        serde_json::json!({"path": "notes/kept.txt"}),
+    )
+    .await;
+    assert!(!error, "{text}");
+    assert!(text.contains("written before the restart"), "{text}");
+}
+
 /// Calls `tool` through the MCP URL (the stateless 2026-07-28 flow); returns (is_error, text).
 async fn call_tool(
     client: &reqwest::Client,
@@ -335,16 +349,7 @@ async fn sigterm_stops_the_machines_and_a_restart_serves_the_users_files() {
     let (child, second_url, token) = start_with(&dir_path, &workspace, ports);
     let _guard = StopOnPanic(child.id());
     assert_eq!(second_url, mcp_url);
-    let (error, text) = call_tool(
-        &client,
-        &mcp_url,
-        &token,
-        "read_file",
-        serde_json::json!({"path": "notes/kept.txt"}),
-    )
-    .await;
-    assert!(!error, "{text}");
-    assert!(text.contains("written before the restart"), "{text}");
+    assert_kept_file_reads_back(&client, &mcp_url, &token).await;
     assert!(interrupt_and_wait(child).success());
     assert!(machine_processes_of(&dir_path).is_empty());
 
@@ -353,15 +358,6 @@ async fn sigterm_stops_the_machines_and_a_restart_serves_the_users_files() {
     let (child, third_url, token) = start_with(&dir_path, &workspace, (free_port(), free_port()));
     let _guard = StopOnPanic(child.id());
     assert_ne!(third_url, mcp_url);
-    let (error, text) = call_tool(
-        &client,
-        &third_url,
-        &token,
-        "read_file",
-        serde_json::json!({"path": "notes/kept.txt"}),
-    )
-    .await;
-    assert!(!error, "{text}");
-    assert!(text.contains("written before the restart"), "{text}");
+    assert_kept_file_reads_back(&client, &third_url, &token).await;
     assert!(interrupt_and_wait(child).success());
 }

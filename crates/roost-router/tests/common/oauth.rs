@@ -285,6 +285,34 @@ pub async fn consent_page(
     browser.get(&absolute(router, next)).await
 }
 
+/// Where most consent tests start: a newly registered client's authorization request, in a
+/// fresh browser signed in as alice, standing on the consent page.
+pub struct AtConsent {
+    pub client_id: String,
+    pub browser: Browser,
+    pub verifier: String,
+    pub consent: Page,
+}
+
+pub async fn alice_at_consent(router: &TestRouter) -> AtConsent {
+    let client_id = register(router, &[REDIRECT]).await;
+    let browser = Browser::default();
+    let (verifier, challenge) = pkce();
+    let consent = consent_page(
+        router,
+        &browser,
+        &authorize_url(router, &client_id, &challenge, &[]),
+        "alice",
+    )
+    .await;
+    AtConsent {
+        client_id,
+        browser,
+        verifier,
+        consent,
+    }
+}
+
 /// Walks authorize → sign-in → consent (allow) as `username`; returns the redirect to the client.
 pub async fn authorize_with_consent(
     router: &TestRouter,
